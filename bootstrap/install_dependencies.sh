@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# EMR bootstrap action: a Python 3.11 virtualenv with the Spark job's packages.
+#
+# Usage:
+#   install_dependencies.sh [REQUIREMENTS]
+#
+#   REQUIREMENTS  s3:// URI of requirements-emr.txt (upload it next to this
+#                 script and pass it as the bootstrap action's argument), or a
+#                 local path. Default: requirements-emr.txt beside this script,
+#                 for runs from a checkout.
+#
+# What it does, on every node (bootstrap actions run on master and core alike):
+#   1. installs python3.11 with dnf if it is missing. emr-7.x runs Amazon
+#      Linux 2023, whose /usr/bin/python3 stays 3.9; AL2023 packages 3.11 side by
+#      side as python3.11, and the job's pins (numpy 2.4, pandas 2.3,
+#      TensorFlow 2.21) need >= 3.11;
+#   2. creates the venv /opt/fruits-features/venv, the path the cluster spec
+#      gives Spark as PYSPARK_PYTHON;
+#   3. pip installs the pinned requirements into it and imports them once, so a
+#      broken install fails the bootstrap instead of the first Spark task.
+#
+# Idempotent: a stamp in the venv records the requirements' sha256 and the
+# interpreter; when both match, a re-run changes nothing. A failed run leaves no
+# stamp, so the next run finishes the job.
+#
+# Overrides, for tests and dry runs on a workstation (EMR sets none of them):
+#   BOOTSTRAP_VENV_DIR        venv location (default /opt/fruits-features/venv)
+#   BOOTSTRAP_PYTHON          interpreter command or path (default python3.11)
+#   BOOTSTRAP_PIP_ARGS        extra arguments for `pip install`, split on spaces
+#   BOOTSTRAP_VERIFY_IMPORTS  modules imported after install, space separated
+set -euo pipefail
+
+readonly DEFAULT_VENV_DIR=/opt/fruits-features/venv
+readonly VENV_DIR="${BOOTSTRAP_VENV_DIR:-$DEFAULT_VENV_DIR}"
+readonly PYTHON="${BOOTSTRAP_PYTHON:-python3.11}"
+readonly DNF_PACKAGES=(python3.11 python3.11-pip)
+readonly VERIFY_IMPORTS="${BOOTSTRAP_VERIFY_IMPORTS:-tensorflow pandas numpy pyarrow PIL}"
+readonly STAMP="$VENV_DIR/.fruits-features-requirements.sha256"
+
+log() {
+    printf '%s install_dependencies: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"
+}
+
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+# Bootstrap actions run as the hadoop user; installing packages and writing
+# under /opt need root.
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+requirements_source="${1:-$script_dir/requirements-emr.txt}"
+
+workdir="$(mktemp -d)"
+trap 'rm -rf "$workdir"' EXIT
+
+requirements="$workdir/requirements-emr.txt"
+case "$requirements_source" in
+    s3://*)
+        log "downloading $requirements_source"
+        aws s3 cp --only-show-errors "$requirements_source" "$requirements"
+        ;;
+    *)
+        [[ -f "$requirements_source" ]] || die "requirements file not found: $requirements_source"
+        cp "$requirements_source" "$requirements"
+        ;;
+esac
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    log "$PYTHON not found; installing ${DNF_PACKAGES[*]} with dnf"
+    as_root dnf install -y "${DNF_PACKAGES[@]}"
+    command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON still missing after dnf install"
+else
+    log "using $(command -v "$PYTHON")"
+fi
+python_version="$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+log "python $python_version"
+
+wanted_stamp="$(sha256sum "$requirements" | cut -d' ' -f1) python-$python_version"
+
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$wanted_stamp" ]] \
+    && "$VENV_DIR/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    log "$VENV_DIR is up to date; nothing to do"
+    exit 0
+fi
+
+# A venv whose interpreter no longer runs (or is another version) cannot be
+# repaired in place; pip installs into a healthy one are incremental.
+if [[ -x "$VENV_DIR/bin/python" ]]; then
+    venv_version="$("$VENV_DIR/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null || true)"
+    if [[ "$venv_version" != "$python_version" ]]; then
+        log "removing $VENV_DIR (python '${venv_version:-broken}', want $python_version)"
+        rm -rf "$VENV_DIR"
+    fi
+fi
+
+if [[ ! -x "$VENV_DIR/bin/python" ]]; then
+    parent="$(dirname "$VENV_DIR")"
+    if [[ ! -w "$parent" ]]; then
+        # Own the parent so pip runs as this user, not as root.
+        as_root mkdir -p "$parent"
+        as_root chown "$(id -u):$(id -g)" "$parent"
+    fi
+    log "creating venv $VENV_DIR"
+    "$PYTHON" -m venv "$VENV_DIR"
+fi
+
+pip_args=(install --disable-pip-version-check --no-input --progress-bar off)
+if [[ -n "${BOOTSTRAP_PIP_ARGS:-}" ]]; then
+    read -r -a extra_pip_args <<<"$BOOTSTRAP_PIP_ARGS"
+    pip_args+=("${extra_pip_args[@]}")
+fi
+log "pip installing $(grep -cEv '^[[:space:]]*(#|$)' "$requirements" || true) pinned packages"
+"$VENV_DIR/bin/python" -m pip "${pip_args[@]}" -r "$requirements"
+
+if [[ -n "$VERIFY_IMPORTS" ]]; then
+    log "importing: $VERIFY_IMPORTS"
+    read -r -a modules <<<"$VERIFY_IMPORTS"
+    # TensorFlow's C++ start-up chatter would bury the versions printed here.
+    TF_CPP_MIN_LOG_LEVEL=2 "$VENV_DIR/bin/python" - "${modules[@]}" <<'PY'
+import importlib
+import sys
+
+for name in sys.argv[1:]:
+    module = importlib.import_module(name)
+    print(f"  {name} {getattr(module, '__version__', '')}".rstrip())
+PY
+fi
+
+printf '%s\n' "$wanted_stamp" >"$STAMP"
+log "done: $VENV_DIR"

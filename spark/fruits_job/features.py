@@ -1,0 +1,102 @@
+"""The feature-extraction pandas UDF: image bytes → 1280-d vector or an error reason.
+
+Runs in the Python workers. The model is built once per worker process (not
+per task, not per batch) from weights broadcast by the driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.broadcast import Broadcast
+from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
+
+from fruits_job.engines import Engine, build_engine
+from fruits_job.preprocess import ImageDecodeError, decode_image
+
+log = logging.getLogger(__name__)
+
+RESULT_TYPE = StructType(
+    [
+        StructField("features", ArrayType(FloatType()), nullable=True),
+        StructField("error", StringType(), nullable=True),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    engine: str
+    image_size: int
+    batch_size: int
+    threads: int
+    weights_sha256: str
+
+
+# One engine per worker process and settings: Spark reuses Python workers
+# across tasks, so with many partitions the model is still built only once.
+_ENGINES: dict[InferenceSettings, Engine] = {}
+
+
+def _weights_file(weights: Broadcast, sha256: str) -> str:
+    path = os.path.join(tempfile.gettempdir(), f"fruits_job_{sha256[:16]}.weights.h5")
+    if not os.path.exists(path):
+        data = weights.value
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise RuntimeError("broadcast weights do not match their SHA-256")
+        # Write then rename: several workers of one node may race here.
+        fd, tmp = tempfile.mkstemp(suffix=".weights.h5", dir=os.path.dirname(path))
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    return path
+
+
+def get_engine(settings: InferenceSettings, weights: Broadcast) -> Engine:
+    engine = _ENGINES.get(settings)
+    if engine is None:
+        path = _weights_file(weights, settings.weights_sha256)
+        engine = build_engine(settings.engine, path, settings.image_size, settings.threads)
+        _ENGINES[settings] = engine
+    return engine
+
+
+def extract_batch(engine: Engine, contents: pd.Series, settings: InferenceSettings) -> pd.DataFrame:
+    """Features for one Arrow batch, inferred in chunks of `batch_size` images."""
+    features: list[np.ndarray | None] = [None] * len(contents)
+    errors: list[str | None] = [None] * len(contents)
+    size = settings.image_size
+    for start in range(0, len(contents), settings.batch_size):
+        rows: list[int] = []
+        pixels: list[np.ndarray] = []
+        for offset, data in enumerate(contents.iloc[start : start + settings.batch_size]):
+            try:
+                pixels.append(decode_image(data, size))
+                rows.append(start + offset)
+            except ImageDecodeError as exc:
+                errors[start + offset] = str(exc)
+        if pixels:
+            vectors = engine(np.stack(pixels))
+            for row, vector in zip(rows, vectors, strict=True):
+                features[row] = vector.astype(np.float32)
+    return pd.DataFrame({"features": features, "error": errors})
+
+
+def make_feature_udf(settings: InferenceSettings, weights: Broadcast):
+    """An iterator pandas UDF: content (binary) → struct<features, error>."""
+
+    @pandas_udf(RESULT_TYPE)
+    def extract_features(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        engine = get_engine(settings, weights)
+        for contents in batches:
+            yield extract_batch(engine, contents, settings)
+
+    return extract_features

@@ -1,0 +1,397 @@
+"""The job: list → select → features (pandas UDF) → PCA → outputs.
+
+Every check that can fail on bad input runs before the model is built, and
+the `_SUCCESS` marker is written last, so a run prefix either holds a whole
+run or visibly does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import re
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from urllib.parse import unquote
+
+from pyspark import SparkConf, StorageLevel
+from pyspark.ml.feature import PCA
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from fruits_job import outputs, storage
+from fruits_job.cli import PROG, JobInputError, parse_args
+from fruits_job.engines import FEATURE_DIM, check_engine_installed
+from fruits_job.features import InferenceSettings, make_feature_udf
+from fruits_job.preprocess import EMPTY_FILE
+from fruits_job.selection import ListedFile, Selection, select_images
+
+log = logging.getLogger("fruits_job")
+
+# Arrow batches of 256 rows, inferred in chunks of --batch-size: bigger Arrow
+# batches only add memory (measured: 4.6 GB per worker for 256-image calls).
+SPARK_DEFAULTS = {
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "256",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
+class StageTimer:
+    """Durations and throughput of each stage, logged and kept for model_info."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, dict[str, float]] = {}
+
+    @contextmanager
+    def stage(self, name: str, images: int | None = None):
+        log.info("stage %s: started%s", name, f" ({images} images)" if images else "")
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        record = {"seconds": round(seconds, 3)}
+        if images:
+            record["images_per_second"] = round(images / seconds, 2)
+        self.stages[name] = record
+        rate = f", {record['images_per_second']} images/s" if images else ""
+        log.info("stage %s: done in %.1f s%s", name, seconds, rate)
+
+
+class ProgressReporter(threading.Thread):
+    """Logs task progress of running Spark stages, so a long step log shows life."""
+
+    def __init__(self, spark: SparkSession, every_seconds: float = 30.0) -> None:
+        super().__init__(daemon=True)
+        self._tracker = spark.sparkContext.statusTracker()
+        self._every = every_seconds
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self._every):
+            for stage_id in self._tracker.getActiveStageIds():
+                info = self._tracker.getStageInfo(stage_id)
+                if info:
+                    log.info(
+                        "progress: spark stage %d, %d/%d tasks done",
+                        stage_id,
+                        info.numCompletedTasks,
+                        info.numTasks,
+                    )
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def build_session() -> SparkSession:
+    builder = SparkSession.builder.appName(PROG)
+    submitted = SparkConf()  # what spark-submit / spark-defaults set wins
+    for key, value in SPARK_DEFAULTS.items():
+        if not submitted.contains(key):
+            builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def hadoop_path_string(uri: str) -> str:
+    """`file:///a/b%20c` (java.net.URI form) → `file:/a/b c` (Hadoop Path.toString form)."""
+    return unquote(re.sub(r"^([A-Za-z][\w+.-]*):///", r"\1:/", uri))
+
+
+def list_input(spark: SparkSession, training_uri: str) -> list[ListedFile]:
+    """Every file under Training/, with its size, empty files included."""
+    files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(training_uri)
+    # Without the content column, binaryFile lists files (in parallel on a
+    # cluster) and reads no bytes. Its scans skip zero-length files, though.
+    sizes = {row.path: row.length for row in files.select("path", "length").collect()}
+    listed = [ListedFile(path, size) for path, size in sizes.items()]
+    # The file index still knows them: one py4j call for the whole list, whose
+    # entries are URI-encoded (spaces as %20).
+    join = spark.sparkContext._jvm.org.apache.hadoop.util.StringUtils.join
+    everything = join("\n", files._jdf.inputFiles())
+    for uri in everything.splitlines():
+        path = hadoop_path_string(uri)
+        if path not in sizes:
+            listed.append(ListedFile(path, 0))
+    return listed
+
+
+def read_weights(spark: SparkSession, uri: str) -> bytes:
+    row = spark.read.format("binaryFile").load(uri).select("content").first()
+    return bytes(row.content)
+
+
+def _versions(spark: SparkSession) -> dict[str, str]:
+    def version(*names: str) -> str:
+        for name in names:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        return "not installed"
+
+    return {
+        "python": platform.python_version(),
+        "spark": spark.version,
+        "tensorflow": version("tensorflow-cpu", "tensorflow"),
+        "pillow": version("pillow"),
+        "numpy": version("numpy"),
+        "pandas": version("pandas"),
+        "pyarrow": version("pyarrow"),
+    }
+
+
+def _log_skipped(selection: Selection) -> None:
+    if not selection.skipped:
+        return
+    examples = ", ".join(
+        f.path.rsplit("/", 2)[-2] + "/" + f.path.rsplit("/", 1)[-1] for f in selection.skipped[:5]
+    )
+    log.warning(
+        "%d files are not images in a class folder and are not processed (e.g. %s)",
+        len(selection.skipped),
+        examples,
+    )
+
+
+def extract_features(
+    spark: SparkSession,
+    selection: Selection,
+    settings: InferenceSettings,
+    weights: bytes,
+    partitions: int,
+) -> DataFrame:
+    """path, label, bytes, features, error for every selected image, cached."""
+    readable = [image for image in selection.images if image.size > 0]
+    wanted = spark.createDataFrame(
+        [(image.path, image.label) for image in readable], "path string, label string"
+    )
+    folders = sorted({image.path.rsplit("/", 1)[0] for image in readable})
+    content = (
+        spark.read.format("binaryFile")
+        .load(folders)
+        .select("path", "content", F.col("length").alias("bytes"))
+        .join(F.broadcast(wanted), "path")
+        # Merge the many small file partitions without a shuffle: one model
+        # per worker, and no idle cores.
+        .coalesce(partitions)
+    )
+    udf = make_feature_udf(settings, spark.sparkContext.broadcast(weights))
+    result = content.select("path", "label", "bytes", udf("content").alias("r")).select(
+        "path", "label", "bytes", "r.features", "r.error"
+    )
+    # Spark's file scans never return zero-length files: report them from the listing.
+    empty = [(i.path, i.label, 0, None, EMPTY_FILE) for i in selection.images if i.size == 0]
+    if empty:
+        result = result.unionByName(spark.createDataFrame(empty, result.schema))
+    return result.persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def fit_pca(features: DataFrame, k: int) -> tuple[DataFrame, list[float]]:
+    vectors = features.select("path", "label", array_to_vector("features").alias("vector"))
+    model = PCA(k=k, inputCol="vector", outputCol="projected").fit(vectors)
+    projected = model.transform(vectors).select(
+        "path", "label", vector_to_array("projected").alias("pca")
+    )
+    return projected, [float(v) for v in model.explainedVariance.toArray()]
+
+
+def run(spark: SparkSession, args) -> dict:
+    started_at = datetime.now(UTC)
+    timer = StageTimer()
+    output = storage.qualify(spark, args.output).rstrip("/")
+    input_root = storage.qualify(spark, args.input).rstrip("/")
+    weights_uri = storage.qualify(spark, args.weights)
+    training = f"{input_root}/Training"
+
+    if storage.is_non_empty_dir(spark, output):
+        raise JobInputError(f"output {output} already holds files; each run needs a new prefix")
+    if not storage.exists(spark, weights_uri):
+        raise JobInputError(f"weights file not found: {weights_uri}")
+    if not storage.exists(spark, training):
+        raise JobInputError(f"no Training/ folder under {input_root}")
+    check_engine_installed(args.engine)
+
+    with timer.stage("list"):
+        selection = select_images(list_input(spark, training), args.mode, args.limit)
+    _log_skipped(selection)
+    n_images = len(selection.images)
+    if n_images == 0:
+        raise JobInputError(f"no images for mode {args.mode!r} under {training}")
+    if args.pca_components > n_images:
+        raise JobInputError(
+            f"--pca-components {args.pca_components} is more than the {n_images} images selected"
+        )
+    log.info(
+        "run %s: mode %s, %d images of %d classes selected from %d files under %s",
+        args.run_id,
+        args.mode,
+        n_images,
+        len({image.label for image in selection.images}),
+        selection.files_listed,
+        training,
+    )
+
+    weights = read_weights(spark, weights_uri)
+    sha256 = hashlib.sha256(weights).hexdigest()
+    log.info("weights %s: %d bytes, sha256 %s", weights_uri, len(weights), sha256)
+    settings = InferenceSettings(
+        engine=args.engine,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        threads=int(spark.conf.get("spark.task.cpus", "1")),
+        weights_sha256=sha256,
+    )
+    partitions = args.partitions or spark.sparkContext.defaultParallelism
+    log.info(
+        "inference: %s, %d partitions, %d thread(s) per task",
+        settings,
+        partitions,
+        settings.threads,
+    )
+
+    progress = ProgressReporter(spark)
+    progress.start()
+    try:
+        with timer.stage("features", n_images):
+            result = extract_features(spark, selection, settings, weights, partitions)
+            result.count()
+
+        with timer.stage("errors_and_metadata"):
+            error_rows = (
+                result.filter(F.col("error").isNotNull())
+                .select("path", "label", "bytes", "error")
+                .orderBy("path")
+                .collect()
+            )
+            for row in error_rows:
+                log.warning("cannot use %s: %s", row.path, row.error)
+            storage.write_text(
+                spark,
+                f"{output}/errors/errors.csv",
+                outputs.to_csv_text(["path", "label", "bytes", "reason"], error_rows),
+            )
+            status = F.when(F.col("error").isNull(), "ok").otherwise("error").alias("status")
+            metadata_df = result.select("path", "label", "bytes", status).coalesce(1)
+            outputs.write_table(metadata_df, f"{output}/metadata")
+
+        good = result.filter(F.col("error").isNull()).select("path", "label", "features")
+        n_features = n_images - len(error_rows)
+        if n_features < max(2, args.pca_components):
+            raise JobInputError(
+                f"only {n_features} of {n_images} images could be read, too few for "
+                f"{args.pca_components} PCA components (see {output}/errors/errors.csv)"
+            )
+
+        with timer.stage("write_features", n_features):
+            names = [f"f{i:04d}" for i in range(FEATURE_DIM)]
+            outputs.write_table(
+                good, f"{output}/features", outputs.expand_array(good, "features", names)
+            )
+
+        with timer.stage("pca", n_features):
+            projected, explained = fit_pca(good, args.pca_components)
+            names = [f"pc{i:03d}" for i in range(1, args.pca_components + 1)]
+            outputs.write_table(
+                projected, f"{output}/pca", outputs.expand_array(projected, "pca", names)
+            )
+    finally:
+        progress.stop()
+
+    cumulative = [sum(explained[: i + 1]) for i in range(len(explained))]
+    finished_at = datetime.now(UTC)
+    info = {
+        "run_id": args.run_id,
+        "mode": args.mode,
+        "input": input_root,
+        "output": output,
+        "engine": args.engine,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "partitions": partitions,
+        "pca_components": args.pca_components,
+        "feature_dim": FEATURE_DIM,
+        "counts": {
+            "files_listed": selection.files_listed,
+            "non_image_files": len(selection.skipped),
+            "images_selected": n_images,
+            "features": n_features,
+            "errors": len(error_rows),
+        },
+        "explained_variance": explained,
+        "cumulative_variance": cumulative,
+        "variance_kept": cumulative[-1],
+        "weights": {"uri": weights_uri, "sha256": sha256},
+        "versions": _versions(spark),
+        "stages": timer.stages,
+        "started_at": started_at.isoformat(),
+        "finished_at": finished_at.isoformat(),
+        "duration_seconds": round((finished_at - started_at).total_seconds(), 3),
+    }
+    outputs.write_json(spark, f"{output}/model_info/model_info.json", info)
+    storage.write_text(spark, f"{output}/model_info/variance.csv", outputs.variance_csv(explained))
+    storage.write_text(spark, f"{output}/_SUCCESS", "")
+    log.info(
+        "run %s done: %d images, %d errors, %.1f%% of variance kept by %d components, "
+        "features at %.1f images/s, outputs in %s",
+        args.run_id,
+        n_images,
+        len(error_rows),
+        100 * cumulative[-1],
+        args.pca_components,
+        timer.stages["features"]["images_per_second"],
+        output,
+    )
+    result.unpersist()
+    return info
+
+
+def _ship_own_package(spark: SparkSession) -> None:
+    """Make `fruits_job` importable by the Python workers.
+
+    On EMR it comes with --py-files; when run straight from a checkout
+    (`spark-submit spark/process_fruits_data.py`) we zip and add it ourselves.
+    """
+    import os
+    import tempfile
+    import zipfile
+
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    if not os.path.isdir(package_dir):  # imported from a zip: already shipped
+        return
+    archive = os.path.join(tempfile.mkdtemp(prefix="fruits_job_"), "fruits_job.zip")
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in sorted(os.listdir(package_dir)):
+            if name.endswith(".py"):
+                zf.write(os.path.join(package_dir, name), f"fruits_job/{name}")
+    spark.sparkContext.addPyFile(archive)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,  # a library may have configured the root logger on stdout already
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    spark = build_session()
+    spark.sparkContext.setLogLevel("WARN")
+    _ship_own_package(spark)
+    try:
+        run(spark, args)
+    except JobInputError as exc:
+        error = str(exc)
+    else:
+        error = None
+    finally:
+        spark.stop()
+    if error:
+        # Last, after Spark's shutdown chatter: the line a step log ends with.
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,42 @@
+"""Small driver-side file operations through Hadoop's FileSystem API.
+
+The same calls work on local paths, file:/ and s3:// (EMRFS) URIs, so the job
+needs no boto3 and no special case for where it runs.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+
+def _fs_and_path(spark: SparkSession, uri: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def exists(spark: SparkSession, uri: str) -> bool:
+    fs, path = _fs_and_path(spark, uri)
+    return bool(fs.exists(path))
+
+
+def is_non_empty_dir(spark: SparkSession, uri: str) -> bool:
+    fs, path = _fs_and_path(spark, uri)
+    if not fs.exists(path):
+        return False
+    return not fs.getFileStatus(path).isDirectory() or len(fs.listStatus(path)) > 0
+
+
+def qualify(spark: SparkSession, uri: str) -> str:
+    """Absolute, scheme-qualified form of a path (`file:/...` for local paths)."""
+    fs, path = _fs_and_path(spark, uri)
+    return str(fs.makeQualified(path).toString())
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    fs, path = _fs_and_path(spark, uri)
+    out = fs.create(path, True)
+    try:
+        out.write(bytearray(text.encode("utf-8")))
+    finally:
+        out.close()

@@ -1,0 +1,1 @@
+"""Checks of the dev stack (docker-compose, Dockerfile) and the EMR bootstrap."""

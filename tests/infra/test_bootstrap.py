@@ -1,0 +1,283 @@
+"""bootstrap/install_dependencies.sh and bootstrap/requirements-emr.txt.
+
+The script is also run for real, in a sandbox: fake `dnf` and `aws` on PATH, the
+venv in a temp folder, and a requirements file the fresh venv already satisfies
+(the pip it was created with) with `--no-index`, so no network is touched and a
+run takes seconds. What stays untested here is the download of the real
+packages; their pins are checked against the project's instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "bootstrap" / "install_dependencies.sh"
+EMR_REQUIREMENTS = REPO / "bootstrap" / "requirements-emr.txt"
+VENV_PATH = "/opt/fruits-features/venv"
+JOB_RUNTIME = {"tensorflow-cpu", "pandas", "numpy", "pyarrow", "pillow"}
+TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ install_dependencies: ", re.M)
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        name, version = line.split("==")
+        pins[canonicalize_name(Requirement(name).name)] = version.strip()
+    return pins
+
+
+# --------------------------------------------------------------- static checks
+
+
+def test_bash_parses_the_script():
+    subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+
+
+def test_shellcheck_passes():
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (CI installs it from .ci/apt-packages.txt)")
+    result = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_script_is_executable_with_strict_mode():
+    text = SCRIPT.read_text(encoding="utf-8")
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in text
+    assert SCRIPT.stat().st_mode & stat.S_IXUSR
+
+
+def test_script_installs_into_the_venv_the_cluster_uses():
+    assert f"DEFAULT_VENV_DIR={VENV_PATH}\n" in SCRIPT.read_text(encoding="utf-8")
+
+
+def test_cluster_config_points_pyspark_at_that_venv():
+    config = REPO / "plugins" / "fruits_features" / "config.py"
+    if not config.is_file():
+        pytest.skip("plugins/fruits_features/config.py is not written yet")
+    assert f'"{VENV_PATH}/bin/python"' in config.read_text(encoding="utf-8")
+
+
+def test_emr_requirements_pin_the_job_runtime_as_requirements_txt_does():
+    emr = _pins(EMR_REQUIREMENTS)
+    project = _pins(REPO / "requirements.txt")
+    assert set(emr) >= JOB_RUNTIME
+    for name in JOB_RUNTIME:
+        assert emr[name] == project[name], name
+
+
+def test_emr_requirements_agree_with_constraints():
+    emr = _pins(EMR_REQUIREMENTS)
+    constraints = _pins(REPO / "constraints.txt")
+    mismatched = {
+        name: (version, constraints.get(name))
+        for name, version in emr.items()
+        if constraints.get(name) != version
+    }
+    assert not mismatched, f"requirements-emr.txt vs constraints.txt: {mismatched}"
+
+
+def test_emr_requirements_leave_spark_and_airflow_to_others():
+    names = set(_pins(EMR_REQUIREMENTS))
+    assert "pyspark" not in names
+    assert not {name for name in names if name.startswith("apache-airflow")}
+    assert "boto3" not in names
+
+
+def _dependency_closure(roots: set[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = canonicalize_name(stack.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        for requirement in metadata.distribution(name).requires or []:
+            parsed = Requirement(requirement)
+            if parsed.marker is None or parsed.marker.evaluate({"extra": ""}):
+                stack.append(parsed.name)
+    return seen
+
+
+def test_emr_requirements_pin_everything_the_runtime_pulls_in():
+    try:
+        closure = _dependency_closure(JOB_RUNTIME)
+    except metadata.PackageNotFoundError as err:
+        pytest.skip(f"the job runtime is not installed here: {err}")
+    # pip and venv bring these themselves; constraints.txt does not pin them.
+    closure -= {"setuptools", "wheel", "pip"}
+    missing = sorted(closure - set(_pins(EMR_REQUIREMENTS)))
+    assert not missing, f"unpinned in requirements-emr.txt: {missing}"
+
+
+# ------------------------------------------------------------- sandboxed runs
+
+
+def _base_python() -> str:
+    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+
+
+class Sandbox:
+    """A fake EMR node: `dnf` provides python3.11, `aws s3 cp` reads a folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.bin = root / "bin"
+        self.bucket = root / "s3"
+        self.calls = root / "calls.log"
+        self.python = root / "usr" / "bin" / "python3.11"
+        self.venv = root / "opt" / "fruits-features" / "venv"
+        for folder in (self.bin, self.bucket, self.python.parent):
+            folder.mkdir(parents=True)
+        self.calls.touch()
+        self._tool(
+            "dnf",
+            f'ln -s "{_base_python()}" "{self.python}"',
+        )
+        # aws s3 cp [--flags] s3://BUCKET/KEY DEST
+        self._tool(
+            "aws",
+            'for arg in "$@"; do case "$arg" in s3://*) src="${arg#s3://}";; esac; done\n'
+            'for dest in "$@"; do :; done\n'
+            f'cp "{self.bucket}/$src" "$dest"',
+        )
+        self._tool("sudo", 'exec "$@"')
+
+    def _tool(self, name: str, body: str) -> None:
+        path = self.bin / name
+        path.write_text(
+            f'#!/usr/bin/env bash\nset -eu\necho "{name} $*" >> "{self.calls}"\n{body}\n',
+            encoding="utf-8",
+        )
+        path.chmod(0o755)
+
+    def put(self, key: str, text: str) -> str:
+        path = self.bucket / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return f"s3://{key}"
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+            "BOOTSTRAP_VENV_DIR": str(self.venv),
+            "BOOTSTRAP_PYTHON": str(self.python),
+            "BOOTSTRAP_PIP_ARGS": "--no-index",
+            "BOOTSTRAP_VERIFY_IMPORTS": "pip json",
+        }
+        return subprocess.run(
+            ["bash", str(SCRIPT), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    def tool_calls(self, name: str) -> list[str]:
+        lines = self.calls.read_text(encoding="utf-8").splitlines()
+        return [line for line in lines if line.split(" ", 1)[0] == name]
+
+    @property
+    def stamp(self) -> Path:
+        return self.venv / ".fruits-features-requirements.sha256"
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    probe = subprocess.run(
+        [_base_python(), "-c", "import ensurepip, venv"], capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"{_base_python()} cannot create venvs with pip (no ensurepip)")
+    return Sandbox(tmp_path)
+
+
+def _satisfied_requirements() -> str:
+    """A requirement a venv fresh from this interpreter already meets."""
+    version = subprocess.run(
+        [_base_python(), "-c", "import ensurepip; print(ensurepip.version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return f"# test requirements\npip=={version}\n"
+
+
+def test_fresh_node_then_rerun_then_changed_requirements(sandbox):
+    uri = sandbox.put("bucket/bootstrap/requirements-emr.txt", _satisfied_requirements())
+
+    first = sandbox.run(uri)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert sandbox.tool_calls("dnf") == ["dnf install -y python3.11 python3.11-pip"]
+    assert sandbox.tool_calls("aws")[0].startswith("aws s3 cp ")
+    assert (sandbox.venv / "bin" / "python").exists()
+    assert sandbox.stamp.is_file()
+    assert TIMESTAMPED.search(first.stdout)
+    assert "creating venv" in first.stdout
+    assert "pip installing 1 pinned packages" in first.stdout
+    stamp = sandbox.stamp.read_text(encoding="utf-8")
+
+    second = sandbox.run(uri)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "is up to date; nothing to do" in second.stdout
+    assert "pip installing" not in second.stdout
+    assert len(sandbox.tool_calls("dnf")) == 1
+    assert sandbox.stamp.read_text(encoding="utf-8") == stamp
+
+    sandbox.put("bucket/bootstrap/requirements-emr.txt", _satisfied_requirements() + "# v2\n")
+    third = sandbox.run(uri)
+
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "creating venv" not in third.stdout
+    assert "pip installing" in third.stdout
+    assert sandbox.stamp.read_text(encoding="utf-8") != stamp
+    assert len(sandbox.tool_calls("dnf")) == 1
+
+
+def test_failed_install_leaves_no_stamp_and_the_next_run_finishes(sandbox, tmp_path):
+    sandbox.python.symlink_to(_base_python())
+    requirements = tmp_path / "requirements-emr.txt"
+    requirements.write_text("no-such-package-fruits-features==1.0\n", encoding="utf-8")
+
+    failed = sandbox.run(str(requirements))
+
+    assert failed.returncode != 0
+    assert not sandbox.stamp.exists()
+    assert sandbox.tool_calls("dnf") == []
+    assert sandbox.tool_calls("aws") == []
+
+    requirements.write_text(_satisfied_requirements(), encoding="utf-8")
+    fixed = sandbox.run(str(requirements))
+
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "creating venv" not in fixed.stdout
+    assert sandbox.stamp.is_file()
+
+
+def test_missing_requirements_file_fails_before_installing_anything(sandbox, tmp_path):
+    result = sandbox.run(str(tmp_path / "absent.txt"))
+
+    assert result.returncode == 1
+    assert "requirements file not found" in result.stdout
+    assert sandbox.tool_calls("dnf") == []
+    assert not sandbox.venv.exists()
