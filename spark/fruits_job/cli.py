@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from fruits_job.engines import ENGINES, FEATURE_DIM
+from fruits_job.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
 from fruits_job.selection import MODES
 
 PROG = "process_fruits_data"
@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--partitions", type=_positive, default=None, help="default: Spark's default parallelism"
     )
-    parser.add_argument("--engine", choices=ENGINES, default="tensorflow")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help="tensorflow is the reference; the others run a graph converted from it",
+    )
     return parser
 
 

@@ -6,10 +6,7 @@ per task, not per batch) from weights broadcast by the driver.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -46,25 +43,10 @@ class InferenceSettings:
 _ENGINES: dict[InferenceSettings, Engine] = {}
 
 
-def _weights_file(weights: Broadcast, sha256: str) -> str:
-    path = os.path.join(tempfile.gettempdir(), f"fruits_job_{sha256[:16]}.weights.h5")
-    if not os.path.exists(path):
-        data = weights.value
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise RuntimeError("broadcast weights do not match their SHA-256")
-        # Write then rename: several workers of one node may race here.
-        fd, tmp = tempfile.mkstemp(suffix=".weights.h5", dir=os.path.dirname(path))
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    return path
-
-
-def get_engine(settings: InferenceSettings, weights: Broadcast) -> Engine:
+def get_engine(settings: InferenceSettings, model: Broadcast) -> Engine:
     engine = _ENGINES.get(settings)
     if engine is None:
-        path = _weights_file(weights, settings.weights_sha256)
-        engine = build_engine(settings.engine, path, settings.image_size, settings.threads)
+        engine = build_engine(settings.engine, model.value, settings.image_size, settings.threads)
         _ENGINES[settings] = engine
     return engine
 
@@ -90,12 +72,15 @@ def extract_batch(engine: Engine, contents: pd.Series, settings: InferenceSettin
     return pd.DataFrame({"features": features, "error": errors})
 
 
-def make_feature_udf(settings: InferenceSettings, weights: Broadcast):
-    """An iterator pandas UDF: content (binary) → struct<features, error>."""
+def make_feature_udf(settings: InferenceSettings, model: Broadcast):
+    """An iterator pandas UDF: content (binary) → struct<features, error>.
+
+    `model` is the engine's artifact prepared on the driver (engines.prepare_model).
+    """
 
     @pandas_udf(RESULT_TYPE)
     def extract_features(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
-        engine = get_engine(settings, weights)
+        engine = get_engine(settings, model)
         for contents in batches:
             yield extract_batch(engine, contents, settings)
 

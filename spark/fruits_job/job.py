@@ -27,7 +27,12 @@ from pyspark.sql import functions as F
 
 from fruits_job import outputs, storage
 from fruits_job.cli import PROG, JobInputError, parse_args
-from fruits_job.engines import FEATURE_DIM, check_engine_installed
+from fruits_job.engines import (
+    FEATURE_DIM,
+    EngineUnavailableError,
+    check_engine_installed,
+    prepare_model,
+)
 from fruits_job.features import InferenceSettings, make_feature_udf
 from fruits_job.preprocess import EMPTY_FILE
 from fruits_job.selection import ListedFile, Selection, select_images
@@ -137,6 +142,9 @@ def _versions(spark: SparkSession) -> dict[str, str]:
         "python": platform.python_version(),
         "spark": spark.version,
         "tensorflow": version("tensorflow-cpu", "tensorflow"),
+        "onnxruntime": version("onnxruntime"),
+        "openvino": version("openvino"),
+        "tf2onnx": version("tf2onnx"),
         "pillow": version("pillow"),
         "numpy": version("numpy"),
         "pandas": version("pandas"),
@@ -161,7 +169,7 @@ def extract_features(
     spark: SparkSession,
     selection: Selection,
     settings: InferenceSettings,
-    weights: bytes,
+    model: bytes,
     partitions: int,
 ) -> DataFrame:
     """path, label, bytes, features, error for every selected image, cached."""
@@ -179,7 +187,7 @@ def extract_features(
         # per worker, and no idle cores.
         .coalesce(partitions)
     )
-    udf = make_feature_udf(settings, spark.sparkContext.broadcast(weights))
+    udf = make_feature_udf(settings, spark.sparkContext.broadcast(model))
     result = content.select("path", "label", "bytes", udf("content").alias("r")).select(
         "path", "label", "bytes", "r.features", "r.error"
     )
@@ -213,7 +221,10 @@ def run(spark: SparkSession, args) -> dict:
         raise JobInputError(f"weights file not found: {weights_uri}")
     if not storage.exists(spark, training):
         raise JobInputError(f"no Training/ folder under {input_root}")
-    check_engine_installed(args.engine)
+    try:
+        check_engine_installed(args.engine)
+    except EngineUnavailableError as exc:
+        raise JobInputError(str(exc)) from None
 
     with timer.stage("list"):
         selection = select_images(list_input(spark, training), args.mode, args.limit)
@@ -245,6 +256,9 @@ def run(spark: SparkSession, args) -> dict:
         threads=int(spark.conf.get("spark.task.cpus", "1")),
         weights_sha256=sha256,
     )
+    with timer.stage("prepare_model"):
+        model = prepare_model(args.engine, weights, args.image_size)
+    log.info("engine %s: %d bytes of model broadcast to the workers", args.engine, len(model))
     partitions = args.partitions or spark.sparkContext.defaultParallelism
     log.info(
         "inference: %s, %d partitions, %d thread(s) per task",
@@ -257,7 +271,7 @@ def run(spark: SparkSession, args) -> dict:
     progress.start()
     try:
         with timer.stage("features", n_images):
-            result = extract_features(spark, selection, settings, weights, partitions)
+            result = extract_features(spark, selection, settings, model, partitions)
             result.count()
 
         with timer.stage("errors_and_metadata"):

@@ -177,3 +177,34 @@ def test_errors_file_has_a_header_when_nothing_failed(spark, job_input, tmp_path
     assert (tmp_path / "apples" / "errors" / "errors.csv").read_text() == (
         "path,label,bytes,reason\n"
     )
+
+
+def test_the_tensorflow_reference_agrees_with_the_default_engine(
+    spark, job_input, full_run, tmp_path
+):
+    from fruits_job.cli import parse_args
+    from fruits_job.engines import DEFAULT_ENGINE
+    from fruits_job.job import run
+
+    info, first_output = full_run
+    assert info["engine"] == DEFAULT_ENGINE
+    args = parse_args(
+        job_args(
+            job_input,
+            tmp_path / "tf",
+            "--mode",
+            "full",
+            "--pca-components",
+            str(PCA_K),
+            "--engine",
+            "tensorflow",
+        )
+    )
+    assert run(spark, args)["engine"] == "tensorflow"
+    merged = _parquet(first_output / "features" / "parquet").merge(
+        _parquet(tmp_path / "tf" / "features" / "parquet"), on=["path", "label"]
+    )
+    assert len(merged) == N_FEATURES
+    a, b = np.stack(merged["features_x"]), np.stack(merged["features_y"])
+    cosine = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() >= 0.9999

@@ -1,0 +1,161 @@
+"""EMR cluster request and Spark step: pure builders of boto3 ``run_job_flow`` / step requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fruits_features.config import PipelineConfig
+from fruits_features.params import RunParams
+from fruits_features.s3_layout import (
+    BOOTSTRAP_NAME,
+    ENTRY_POINT_NAME,
+    JOB_ZIP_NAME,
+    REQUIREMENTS_NAME,
+    WEIGHTS_NAME,
+    RunLayout,
+)
+
+PROJECT_TAG = "fruits-features"
+
+
+def job_arguments(
+    *,
+    input_uri: str,
+    output_uri: str,
+    weights_uri: str,
+    run_params: RunParams,
+    run_id: str,
+) -> list[str]:
+    """Arguments of ``process_fruits_data.py`` (docs/contract.md), shared by EMR and local runs."""
+    args = [
+        "--input",
+        input_uri,
+        "--output",
+        output_uri,
+        "--mode",
+        run_params.mode,
+        "--pca-components",
+        str(run_params.pca_components),
+        "--weights",
+        weights_uri,
+        "--run-id",
+        run_id,
+    ]
+    if run_params.limit is not None:
+        args += ["--limit", str(run_params.limit)]
+    return args
+
+
+def _instance_group(name: str, role: str, instance_type: str, count: int, ebs_gb: int) -> dict:
+    return {
+        "Name": name,
+        "Market": "ON_DEMAND",
+        "InstanceRole": role,
+        "InstanceType": instance_type,
+        "InstanceCount": count,
+        "EbsConfiguration": {
+            "EbsBlockDeviceConfigs": [
+                {
+                    "VolumeSpecification": {"VolumeType": "gp3", "SizeInGB": ebs_gb},
+                    "VolumesPerInstance": 1,
+                }
+            ],
+            "EbsOptimized": True,
+        },
+    }
+
+
+def cluster_spec(
+    config: PipelineConfig, layout: RunLayout, run_id: str, mode: str
+) -> dict[str, Any]:
+    """``run_job_flow`` request of a transient cluster for one run."""
+    python = config.emr_python
+    instances: dict[str, Any] = {
+        "InstanceGroups": [
+            _instance_group(
+                "master", "MASTER", config.master_instance_type, 1, config.ebs_volume_gb
+            ),
+            _instance_group(
+                "core",
+                "CORE",
+                config.core_instance_type,
+                config.core_instance_count,
+                config.ebs_volume_gb,
+            ),
+        ],
+        # The cluster outlives its step so the DAG's teardown (not EMR) ends it; the idle
+        # timeout below is the safety net if Airflow never gets to run the teardown.
+        "KeepJobFlowAliveWhenNoSteps": True,
+        "TerminationProtected": False,
+    }
+    if config.subnet_id:
+        instances["Ec2SubnetId"] = config.subnet_id
+    return {
+        "Name": f"{PROJECT_TAG}-{mode}-{layout.run_key}"[:256],
+        "ReleaseLabel": config.emr_release,
+        "Applications": [{"Name": "Spark"}, {"Name": "Hadoop"}],
+        "LogUri": layout.log_uri,
+        "Instances": instances,
+        "BootstrapActions": [
+            {
+                "Name": "install-dependencies",
+                "ScriptBootstrapAction": {
+                    "Path": layout.artifact_uri(BOOTSTRAP_NAME),
+                    "Args": [layout.artifact_uri(REQUIREMENTS_NAME)],
+                },
+            }
+        ],
+        "Configurations": [
+            {
+                "Classification": "spark-env",
+                "Configurations": [
+                    {"Classification": "export", "Properties": {"PYSPARK_PYTHON": python}}
+                ],
+                "Properties": {},
+            },
+            {
+                "Classification": "spark-defaults",
+                "Properties": {
+                    "spark.pyspark.python": python,
+                    "spark.pyspark.driver.python": python,
+                    # A second attempt would find the first attempt's partial output and
+                    # fail with "output already present", hiding the real error.
+                    "spark.yarn.maxAppAttempts": "1",
+                },
+            },
+        ],
+        "JobFlowRole": config.emr_instance_profile,
+        "ServiceRole": config.emr_service_role,
+        "VisibleToAllUsers": True,
+        "Tags": [
+            {"Key": "project", "Value": PROJECT_TAG},
+            {"Key": "run_id", "Value": run_id[:256]},
+            {"Key": "mode", "Value": mode},
+        ],
+        "AutoTerminationPolicy": {"IdleTimeout": config.idle_timeout_seconds},
+    }
+
+
+def spark_step(layout: RunLayout, run_params: RunParams, run_id: str) -> dict[str, Any]:
+    """The one ``spark-submit`` step of a run (cluster deploy mode, job package via --py-files)."""
+    submit = [
+        "spark-submit",
+        "--deploy-mode",
+        "cluster",
+        "--py-files",
+        layout.artifact_uri(JOB_ZIP_NAME),
+        layout.artifact_uri(ENTRY_POINT_NAME),
+    ]
+    args = job_arguments(
+        input_uri=layout.input_uri,
+        output_uri=layout.output_uri,
+        weights_uri=layout.artifact_uri(WEIGHTS_NAME),
+        run_params=run_params,
+        run_id=run_id,
+    )
+    return {
+        "Name": f"{PROJECT_TAG} {run_params.mode} {layout.run_key}"[:256],
+        # CONTINUE: the DAG, not EMR, decides what happens after a failure (teardown terminates).
+        "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": submit + args},
+    }

@@ -1,0 +1,95 @@
+"""Run parameters: the trigger form (Airflow ``Param``s) and their validation inside a task."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.sdk import Param
+
+from fruits_features.config import FEATURE_DIM, MODES, PipelineConfig
+
+MINI_IMAGES = 300
+MODE_LABELS = {
+    "mini": "mini: 300 Apple images (a fixed selection, for smoke tests)",
+    "apples": "apples: every Apple* image (~6,400 in full Fruits-360)",
+    "full": "full: every image (67,692 in full Fruits-360)",
+}
+
+
+class RunParamsError(ValueError):
+    """The run's parameters are invalid."""
+
+
+@dataclass(frozen=True)
+class RunParams:
+    mode: str
+    pca_components: int
+    limit: int | None = None
+
+
+def dag_params(config: PipelineConfig) -> dict[str, Param]:
+    """Params of the DAG; defaults are what a scheduled run processes."""
+    return {
+        "mode": Param(
+            config.scheduled_mode,
+            type="string",
+            enum=list(MODES),
+            values_display=MODE_LABELS,
+            title="Mode",
+            description=(
+                "Which images of <input>/Training/ to process. mini = 300 Apple images; "
+                "apples = every image of the Apple* classes (~6,400 in full Fruits-360); "
+                "full = every image (67,692)."
+            ),
+        ),
+        "pca_components": Param(
+            config.pca_components,
+            type="integer",
+            minimum=1,
+            maximum=FEATURE_DIM,
+            title="PCA components (K)",
+            description=(
+                f"Number of principal components kept, 1..{FEATURE_DIM}; "
+                "at most the number of images processed."
+            ),
+        ),
+        "limit": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Image limit",
+            description=(
+                "Process at most this many images (a deterministic subset), for quick runs. "
+                "Empty = no limit."
+            ),
+        ),
+    }
+
+
+def parse_run_params(params: Mapping[str, Any], conf: Mapping[str, Any] | None = None) -> RunParams:
+    """Validate the resolved params again (API triggers can skip the form) and reject typos.
+
+    An unknown key in the run conf is an error: ``{"mdoe": "mini"}`` would otherwise start
+    an expensive ``full`` run.
+    """
+    unknown = sorted(set(conf or {}) - {"mode", "pca_components", "limit"})
+    if unknown:
+        raise RunParamsError(f"unknown run conf key(s): {', '.join(unknown)}")
+    mode = params.get("mode")
+    if mode not in MODES:
+        raise RunParamsError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    k = params.get("pca_components")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= FEATURE_DIM:
+        raise RunParamsError(f"pca_components must be an integer in 1..{FEATURE_DIM}, got {k!r}")
+    limit = params.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise RunParamsError(f"limit must be empty or an integer >= 1, got {limit!r}")
+    return RunParams(mode=mode, pca_components=k, limit=limit)
+
+
+def planned_image_count(mode: str, available: int, limit: int | None) -> int:
+    """How many images the job will select (contract: mini = min(300, available), then limit)."""
+    count = min(MINI_IMAGES, available) if mode == "mini" else available
+    return count if limit is None else min(count, limit)

@@ -1,0 +1,63 @@
+"""Summary of the newest run in a results folder, checked like the DAG checks it.
+
+python -m fruits_features.summary results/            # newest run
+python -m fruits_features.summary results/mini/<run>  # that run
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from fruits_features.checks import Expected, OutputValidationError, validate_output_folder
+
+
+def run_folders(results: Path) -> list[Path]:
+    """Every downloaded run under results/, oldest first."""
+    infos = results.glob("**/model_info/model_info.json")
+    return sorted((p.parent.parent for p in infos), key=lambda p: p.stat().st_mtime)
+
+
+def describe(folder: Path) -> str:
+    info = json.loads((folder / "model_info" / "model_info.json").read_text())
+    report = validate_output_folder(
+        folder, Expected(mode=info["mode"], pca_components=info["pca_components"])
+    )
+    features = info["stages"].get("features", {})
+    return "\n".join(
+        [
+            f"run        {info['run_id']} (mode {info['mode']}, engine {info['engine']})",
+            f"images     {report.images_selected} selected, {report.features} with features, "
+            f"{report.errors} errors",
+            f"variance   {report.variance_kept:.1%} kept by {report.pca_components} components",
+            f"speed      {features.get('images_per_second', 0):.1f} images/s (feature stage), "
+            f"{report.duration_seconds:.0f} s in Spark",
+            f"outputs    {info['output']}",
+            f"local copy {folder}",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    target = Path(args[0] if args else "results")
+    if (target / "model_info" / "model_info.json").is_file():
+        folder = target
+    else:
+        runs = run_folders(target)
+        if not runs:
+            print(f"no run found under {target}", file=sys.stderr)
+            return 1
+        folder = runs[-1]
+        print(f"{len(runs)} run(s) under {target}; newest:")
+    try:
+        print(describe(folder))
+    except OutputValidationError as exc:
+        print(f"{folder}: outputs do not validate: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Task callables of the DAG (thin: the logic lives in the pure modules they call)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, get_current_context, task
+
+from fruits_features.checks import (
+    Expected,
+    InputCheckError,
+    summarize_inputs,
+    validate_output_folder,
+)
+from fruits_features.config import config_at_run_time, config_from_snapshot
+from fruits_features.job_package import artifact_files
+from fruits_features.params import parse_run_params, planned_image_count
+from fruits_features.plan import build_plan
+from fruits_features.s3_io import download_prefix, list_keys, s3_hook
+from fruits_features.s3_layout import listing_prefix, run_key, run_layout, split_s3_uri
+
+log = logging.getLogger(__name__)
+
+# Stable identity of the published PCA features; each event's extra says which run and where.
+PCA_ASSET = Asset(name="fruits_features_pca", group="fruits-features")
+
+# Transfers are idempotent and S3 hiccups happen; checks and cluster actions are not retried.
+TRANSFER_RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=30)}
+
+
+@task(multiple_outputs=True)
+def check_inputs(dag_compute: str) -> dict[str, Any]:
+    """Validate config and params, check the inputs and the run's prefix on S3, return the plan.
+
+    ``dag_compute`` is the compute path the DAG was built with (chosen at parse time).
+    """
+    context = get_current_context()
+    config = config_at_run_time()
+    if config.compute != dag_compute:
+        log.warning(
+            "compute %r from a Variable is ignored: the DAG was built for %r "
+            "(FRUITS_COMPUTE is read from the environment at parse time)",
+            config.compute,
+            dag_compute,
+        )
+        config = dataclasses.replace(config, compute=dag_compute)
+    dag_run = context["dag_run"]
+    run_params = parse_run_params(context["params"], dag_run.conf)
+    run_id = context["run_id"]
+    key = run_key(run_id)
+    layout = run_layout(config, run_params.mode, key)
+    log.info(
+        "Run %s: mode %s, K %s, limit %s, compute %s, bucket %s",
+        run_id,
+        run_params.mode,
+        run_params.pca_components,
+        run_params.limit,
+        config.compute,
+        config.bucket,
+    )
+
+    hook = s3_hook(config)
+    if list_keys(hook, config.bucket, layout.output_prefix):
+        raise InputCheckError(
+            f"{layout.output_uri}/ already holds objects: refusing to overwrite an earlier run"
+        )
+    results = config.results_path / run_params.mode / key
+    if results.exists() and any(results.iterdir()):
+        raise InputCheckError(f"{results} already exists: refusing to overwrite an earlier run")
+
+    prefix = listing_prefix(config, run_params.mode)
+    summary = summarize_inputs(list_keys(hook, config.bucket, prefix), config, run_params.mode)
+    if summary.images == 0:
+        raise InputCheckError(
+            f"no image for mode {run_params.mode} under s3://{config.bucket}/{prefix}"
+            " (expected Training/<class>/<image>.jpg|.jpeg|.png)"
+        )
+    planned = planned_image_count(run_params.mode, summary.images, run_params.limit)
+    if run_params.pca_components > planned:
+        raise InputCheckError(
+            f"pca_components {run_params.pca_components} > the {planned} images this run would"
+            " process: lower K or raise the limit"
+        )
+    log.info(
+        "%d images available in %d classes, %d planned",
+        summary.images,
+        len(summary.classes),
+        planned,
+    )
+    return build_plan(config, run_params, run_id, planned)
+
+
+@task(**TRANSFER_RETRIES)
+def upload_artifacts(plan: dict[str, Any]) -> dict[str, str]:
+    """Upload entry point, job zip, bootstrap files and weights under the run's artifacts prefix."""
+    config = config_from_snapshot(plan["config"])
+    hook = s3_hook(config)
+    digests: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="fruits-artifacts-") as build_dir:
+        files = artifact_files(config.project_path, Path(build_dir))
+        for name, path in files.items():
+            bucket, key = split_s3_uri(plan["artifacts"][name])
+            hook.load_file(filename=path, key=key, bucket_name=bucket, replace=True)
+            digests[name] = _sha256(path)
+            log.info(
+                "Uploaded %s (%d bytes, sha256 %s) to s3://%s/%s",
+                path,
+                path.stat().st_size,
+                digests[name],
+                bucket,
+                key,
+            )
+    return digests
+
+
+@task(**TRANSFER_RETRIES)
+def download_outputs(plan: dict[str, Any]) -> str:
+    """Copy the run's S3 prefix to ``<results_dir>/<mode>/<run_key>/``."""
+    config = config_from_snapshot(plan["config"])
+    target = Path(plan["results_dir"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    count = download_prefix(s3_hook(config), plan["bucket"], plan["output_prefix"], target)
+    log.info("Downloaded %d files from %s/ to %s", count, plan["output_uri"], target)
+    return str(target)
+
+
+@task
+def validate_outputs(plan: dict[str, Any]) -> dict[str, Any]:
+    """Check the downloaded outputs against the contract and the plan; fail the run if broken."""
+    folder = Path(plan["results_dir"])
+    expected = Expected(
+        mode=plan["mode"],
+        pca_components=plan["pca_components"],
+        images_selected=plan["planned_images"],
+        run_id=plan["run_id"],
+    )
+    report = validate_output_folder(folder, expected)
+    log.info("Run %s valid: %s", plan["run_id"], report.summary())
+    log.info("Outputs: %s/ (PCA: %s), local copy: %s", plan["output_uri"], plan["pca_uri"], folder)
+    return {
+        "images": report.images_selected,
+        "errors": report.errors,
+        "features": report.features,
+        "variance_kept": report.variance_kept,
+        "images_per_second": report.images_per_second,
+        "duration_seconds": report.duration_seconds,
+    }
+
+
+@task(outlets=[PCA_ASSET])
+def publish_pca(plan: dict[str, Any], report: dict[str, Any]) -> str:
+    """Emit an asset event for the run's PCA output (its URI and summary in the extra)."""
+    context = get_current_context()
+    context["outlet_events"][PCA_ASSET].extra = {
+        "uri": plan["pca_uri"],
+        "output_uri": plan["output_uri"],
+        "run_id": plan["run_id"],
+        "mode": plan["mode"],
+        "pca_components": plan["pca_components"],
+        **report,
+    }
+    log.info("Published %s: %s", PCA_ASSET.name, plan["pca_uri"])
+    return plan["pca_uri"]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

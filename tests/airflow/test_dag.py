@@ -1,0 +1,170 @@
+"""The DAG file: imports cleanly (no network, no database), its graph, schedule and params."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_FILE = REPO / "dags" / "fruits_features.py"
+
+EMR_GRAPH = {
+    # task: upstream task ids (check_inputs feeds every task its part of the plan)
+    "check_inputs": set(),
+    "upload_artifacts": {"check_inputs"},
+    "create_cluster": {"check_inputs", "upload_artifacts"},
+    "add_step": {"check_inputs", "create_cluster"},
+    "watch_step": {"check_inputs", "create_cluster", "add_step"},
+    "terminate_cluster": {"check_inputs", "create_cluster", "watch_step"},
+    "download_outputs": {"check_inputs", "watch_step"},
+    "validate_outputs": {"check_inputs", "download_outputs"},
+    "publish_pca": {"check_inputs", "validate_outputs"},
+}
+LOCAL_GRAPH = {
+    "check_inputs": set(),
+    "upload_artifacts": {"check_inputs"},
+    "run_spark_locally": {"check_inputs", "upload_artifacts"},
+    "download_outputs": {"check_inputs", "run_spark_locally"},
+    "validate_outputs": {"check_inputs", "download_outputs"},
+    "publish_pca": {"check_inputs", "validate_outputs"},
+}
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Parsing must not open a socket (no S3, no EMR, no API server)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access while parsing the DAG")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def load_dag(monkeypatch, compute: str | None, **env: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    if compute is not None:
+        monkeypatch.setenv("FRUITS_COMPUTE", compute)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    assert list(bag.dags) == ["fruits_features"]
+    return bag.dags["fruits_features"]
+
+
+def graph(dag) -> dict[str, set[str]]:
+    return {task.task_id: set(task.upstream_task_ids) for task in dag.tasks}
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize(("compute", "expected"), [(None, EMR_GRAPH), ("local", LOCAL_GRAPH)])
+def test_dag_imports_and_pins_the_graph(monkeypatch, compute, expected):
+    dag = load_dag(monkeypatch, compute)
+    assert graph(dag) == expected
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    assert "fruits-features" in dag.tags
+
+
+@pytest.mark.usefixtures("no_network")
+def test_cluster_is_torn_down_whatever_happens(monkeypatch):
+    dag = load_dag(monkeypatch, "emr")
+    create, terminate = dag.get_task("create_cluster"), dag.get_task("terminate_cluster")
+    assert create.is_setup
+    assert terminate.is_teardown
+    assert terminate.trigger_rule == "all_done_setup_success"
+    # A failed step fails the sensor, so the run fails even though the teardown succeeds.
+    assert {t.task_id for t in dag.leaves} == {"terminate_cluster", "publish_pca"}
+
+
+def test_no_database_access_at_parse_time(monkeypatch):
+    from airflow.sdk import Variable
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Variable read at parse time")
+
+    monkeypatch.setattr(Variable, "get", refuse)
+    load_dag(monkeypatch, "emr")
+
+
+@pytest.mark.usefixtures("no_network")
+def test_schedule_and_defaults_come_from_config(monkeypatch):
+    dag = load_dag(monkeypatch, "emr")
+    timetable = dag.timetable
+    assert type(timetable).__name__ == "CronTriggerTimetable"
+    assert timetable.expression == "0 2 * * *"
+    assert str(timetable.timezone) == "Europe/Paris"
+    assert dag.params["mode"] == "full"
+    assert dag.params["pca_components"] == 50
+    assert dag.params["limit"] is None
+
+    dag = load_dag(
+        monkeypatch,
+        "emr",
+        FRUITS_SCHEDULE="30 5 * * 1",
+        FRUITS_SCHEDULE_TIMEZONE="UTC",
+        FRUITS_SCHEDULED_MODE="apples",
+        FRUITS_PCA_COMPONENTS="20",
+    )
+    assert dag.timetable.expression == "30 5 * * 1"
+    assert dag.params["mode"] == "apples"
+    assert dag.params["pca_components"] == 20
+
+
+def test_bad_config_is_an_import_error_naming_the_variable(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("FRUITS_COMPUTE", "kubernetes")
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert "FRUITS_COMPUTE" in "".join(bag.import_errors.values())
+
+
+def test_params_form(monkeypatch):
+    dag = load_dag(monkeypatch, "emr")
+    mode = dag.params.get_param("mode")
+    assert mode.schema["enum"] == ["mini", "apples", "full"]
+    assert "300 Apple images" in mode.description
+    assert "6,400" in mode.description
+    assert "67,692" in mode.description
+    assert set(mode.schema["values_display"]) == {"mini", "apples", "full"}
+
+
+@pytest.mark.parametrize(
+    ("conf", "ok"),
+    [
+        ({"mode": "mini", "pca_components": 5, "limit": 24}, True),
+        ({"mode": "apples"}, True),
+        ({"pca_components": 1280, "limit": None}, True),
+        ({"mode": "pears"}, False),
+        ({"pca_components": 0}, False),
+        ({"pca_components": 1281}, False),
+        ({"pca_components": "five"}, False),
+        ({"limit": 0}, False),
+    ],
+)
+def test_params_validation(monkeypatch, conf, ok):
+    from airflow.sdk.definitions.param import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    # The path a trigger takes: the serialized DAG's params merged with the run conf.
+    dag = load_dag(monkeypatch, "emr")
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    merged = scheduler_dag.params.deep_merge(conf)
+    if ok:
+        merged.validate()
+    else:
+        with pytest.raises(ParamValidationError):
+            merged.validate()
+
+
+def test_plugin_manager_leaves_the_package_alone():
+    # Airflow exec's every .py under plugins/ as a top-level module named after the file
+    # (config, tasks, __main__, ...); fruits_features/.airflowignore keeps it out.
+    from airflow._shared.module_loading.file_discovery import find_path_from_directory
+
+    seen = list(find_path_from_directory(str(REPO / "plugins"), ".airflowignore"))
+    assert [p for p in seen if "fruits_features" in p] == []

@@ -1,0 +1,94 @@
+"""Local compute path end to end: the real Spark job run by the DAG, S3 on SeaweedFS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.airflow.conftest import (
+    AIRFLOW_ENV,
+    BUCKET,
+    JOB_CONF,
+    QUIET_TEST_CLIENT,
+    aws_connection,
+    emr_clusters,
+)
+
+pytestmark = [pytest.mark.slow, QUIET_TEST_CLIENT]
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_FILE = REPO / "dags" / "fruits_features.py"
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_local_run_gives_validated_outputs_on_s3_and_in_results(
+    monkeypatch, pipeline_env, s3_server, capfd
+):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("FRUITS_COMPUTE", "local")
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    dag = bag.dags["fruits_features"]
+    clusters_before = len(emr_clusters())
+
+    run = dag.test(run_conf=JOB_CONF)
+
+    got = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success", got
+    assert len(emr_clusters()) == clusters_before
+    log = capfd.readouterr().out
+    # Only the Apple classes were staged, and the job's own log reached the task log.
+    assert "Staged 338 images" in log
+    assert "stage " in log
+    assert "valid: images 24, errors 0, features 24, K 5" in log
+
+    results = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini"
+    (folder,) = results.iterdir()
+    info = json.loads((folder / "model_info" / "model_info.json").read_text())
+    assert info["run_id"] == run.run_id
+    assert info["counts"]["images_selected"] == 24
+    prefix = f"{pipeline_env['FRUITS_OUTPUT_PREFIX']}/mini/{folder.name}/"
+    keys = s3_server.keys(prefix)
+    assert prefix + "_SUCCESS" in keys
+    assert prefix + "model_info/model_info.json" in keys
+    assert not [k for k in keys if k.endswith(".crc")]
+
+
+def test_airflow_dags_test_cli(tmp_path, s3_server, moto_server):
+    """The real CLI in a fresh Airflow home, as an operator would smoke-test a deployment."""
+    home = tmp_path / "airflow-home"
+    results = tmp_path / "results"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("FRUITS_", "AIRFLOW"))},
+        **AIRFLOW_ENV,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(s3_server.endpoint, moto_server),
+        "FRUITS_COMPUTE": "local",
+        "FRUITS_BUCKET": BUCKET,
+        "FRUITS_INPUT_PREFIX": "input/fruits-360",
+        "FRUITS_OUTPUT_PREFIX": f"runs/{tmp_path.name}",
+        "FRUITS_RESULTS_DIR": str(results),
+    }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    conf = json.dumps({"mode": "mini", "limit": 12, "pca_components": 3})
+    result = subprocess.run(
+        [airflow, "dags", "test", "fruits_features", "--conf", conf],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert "state=success" in result.stdout, result.stdout[-5000:]
+    (folder,) = (results / "mini").iterdir()
+    info = json.loads((folder / "model_info" / "model_info.json").read_text())
+    assert (info["counts"]["images_selected"], info["pca_components"]) == (12, 3)

@@ -1,0 +1,74 @@
+"""The step sensor's failure message, against moto's EMR (real API calls, no patched client)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from tests.airflow.conftest import aws_connection
+
+
+@pytest.fixture
+def cluster_id(monkeypatch, moto_server) -> str:
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection("http://unused", moto_server))
+    emr = boto3.client(
+        "emr",
+        endpoint_url=moto_server,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    response = emr.run_job_flow(
+        Name="sensor-test",
+        ReleaseLabel="emr-7.11.0",
+        LogUri="s3://logs-bucket/emr-logs/",
+        Instances={
+            "MasterInstanceType": "m5.xlarge",
+            "InstanceCount": 1,
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )
+    return response["JobFlowId"]
+
+
+def make_sensor(cluster_id: str):
+    from fruits_features.sensors import EmrStepWatchSensor
+
+    return EmrStepWatchSensor(
+        task_id="watch_step",
+        job_flow_id=cluster_id,
+        step_id="s-STEP",
+        region_name="eu-west-1",
+        watch={"poll_seconds": 5, "timeout_seconds": 60, "deferrable": False},
+    )
+
+
+def test_failure_details_and_log_folder(cluster_id):
+    sensor = make_sensor(cluster_id)
+    step = {
+        "Name": "fruits-features mini run",
+        "Status": {
+            "State": "FAILED",
+            "FailureDetails": {
+                "Reason": "Unknown Error.",
+                "Message": "process_fruits_data: error: no image under s3://b/in/Training/",
+                "LogFile": f"s3://logs-bucket/emr-logs/{cluster_id}/steps/s-STEP/stderr.gz",
+            },
+        },
+    }
+    message = sensor.failure_message_from_response({"Step": step})
+    assert message == (
+        f"step s-STEP (fruits-features mini run) on cluster {cluster_id} is FAILED: "
+        "Unknown Error. (process_fruits_data: error: no image under s3://b/in/Training/; "
+        f"log file s3://logs-bucket/emr-logs/{cluster_id}/steps/s-STEP/stderr.gz). "
+        f"Step logs (controller, stderr, stdout): s3://logs-bucket/emr-logs/{cluster_id}/steps/s-STEP/"
+    )
+
+
+def test_watch_settings_apply_at_run_time(cluster_id):
+    sensor = make_sensor(cluster_id)
+    sensor._apply_watch()
+    assert (sensor.poke_interval, sensor.timeout, sensor.max_attempts) == (5.0, 60.0, 12)
+    assert sensor.deferrable is False

@@ -1,0 +1,83 @@
+"""Every engine against the TensorFlow reference, on real Fruits-360 images."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from fruits_job.engines import (
+    ENGINES,
+    EngineUnavailableError,
+    build_engine,
+    check_engine_installed,
+    prepare_model,
+)
+from fruits_job.preprocess import decode_image
+from tests.conftest import SAMPLE, WEIGHTS
+
+pytestmark = pytest.mark.slow
+
+CLASSES = ["Banana", "Apple Braeburn", "Apple Golden 1", "Kiwi", "Strawberry", "Lemon", "Orange"]
+
+
+@pytest.fixture(scope="module")
+def images():
+    paths = [p for c in CLASSES for p in sorted((SAMPLE / "Training" / c).glob("*.jpg"))[:5]]
+    labels = np.array([p.parent.name for p in paths])
+    return np.stack([decode_image(p.read_bytes(), 224) for p in paths]), labels
+
+
+@pytest.fixture(scope="module")
+def reference(images):
+    engine = build_engine(
+        "tensorflow", prepare_model("tensorflow", WEIGHTS.read_bytes(), 224), 224, threads=2
+    )
+    return engine(images[0])
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def _nearest(features: np.ndarray) -> np.ndarray:
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return similarity.argmax(axis=1)
+
+
+def test_reference_features_are_real(images, reference):
+    pixels, labels = images
+    assert reference.shape == (len(pixels), 1280)
+    # Real ImageNet weights separate these fruits: 1-NN is right almost always.
+    assert (labels[_nearest(reference)] == labels).mean() >= 0.9
+
+
+@pytest.mark.parametrize("engine", [e for e in ENGINES if e != "tensorflow"])
+def test_engine_matches_tensorflow(engine, images, reference):
+    try:
+        check_engine_installed(engine)
+    except EngineUnavailableError as exc:
+        pytest.skip(str(exc))
+    pixels, _ = images
+    model = prepare_model(engine, WEIGHTS.read_bytes(), 224)
+    features = build_engine(engine, model, 224, threads=1)(pixels)
+    assert features.shape == reference.shape
+    assert _cosine(features, reference).min() >= 0.9999
+    assert (_nearest(features) == _nearest(reference)).all()
+    # Batch composition does not change an image's features.
+    alone = build_engine(engine, model, 224, threads=1)(pixels[3:4])
+    assert np.abs(alone[0] - features[3]).max() <= 1e-5
+
+
+def test_a_missing_engine_is_refused_with_the_package_to_install(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a),
+    )
+    with pytest.raises(EngineUnavailableError, match="'onnxruntime' needs the Python package"):
+        check_engine_installed("onnxruntime")
