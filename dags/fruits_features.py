@@ -1,7 +1,8 @@
 """fruits_features: MobileNetV2 features + PCA over Fruits-360 images, on EMR or local Spark.
 
 check_inputs -> upload_artifacts -> [EMR cluster segment | run_spark_locally]
--> download_outputs -> validate_outputs -> publish_pca. Settings: plugins/fruits_features/config.py.
+-> download_outputs -> validate_outputs -> build_run_report, publish_pca.
+Settings: plugins/fruits_features/config.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fruits_features.local_compute import run_spark_locally
 from fruits_features.params import dag_params
 from fruits_features.sensors import EmrStepWatchSensor
 from fruits_features.tasks import (
+    build_run_report,
     check_inputs,
     download_outputs,
     publish_pca,
@@ -77,11 +79,15 @@ with DAG(
         uploaded >> create_cluster >> add_step >> watch_step >> terminate_cluster
         terminate_cluster.as_teardown(setups=create_cluster)
         computed = watch_step
+        # After the teardown: the report gives the cluster's whole wall time and cost.
+        run_report = build_run_report(plan, cluster_id=create_cluster.output)
+        terminate_cluster >> run_report
     else:
         computed = run_spark_locally(plan)
         uploaded >> computed
+        run_report = build_run_report(plan)
 
     downloaded = download_outputs(plan)
     report = validate_outputs(plan)
-    computed >> downloaded >> report
+    computed >> downloaded >> report >> run_report
     publish_pca(plan, report)

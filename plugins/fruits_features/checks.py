@@ -39,6 +39,10 @@ def summarize_inputs(keys: Iterable[str], config: PipelineConfig, mode: str) -> 
     return InputSummary(images=sum(per_class.values()), classes=dict(sorted(per_class.items())))
 
 
+# Written by download_outputs next to a downloaded run: the S3 URI it was copied from.
+SOURCE_MARKER = "_SOURCE"
+
+
 @dataclass(frozen=True)
 class Expected:
     """What the DAG asked for; the outputs must say the same."""

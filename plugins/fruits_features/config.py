@@ -29,18 +29,24 @@ Settings (environment names; defaults = the reference AWS deployment):
 - FRUITS_STEP_TIMEOUT_SECONDS: longest wait for the Spark step, local run too (``7200``)
 - FRUITS_STEP_POLL_SECONDS: step polling interval (``60``)
 - FRUITS_SENSOR_DEFERRABLE: wait for the step in the triggerer (``true``)
+- FRUITS_HOURLY_PRICES_USD: JSON ``{"instance type": USD per hour}`` (EC2 + EMR uplift) for the
+  run report's cost estimate; empty = the report's eu-west-1 table
 - FRUITS_RESULTS_DIR: local copies go to ``<dir>/<mode>/<run_key>/``; relative to the
   project dir (``results``)
 - FRUITS_SCHEDULE, FRUITS_SCHEDULE_TIMEZONE: ``0 2 * * *`` in ``Europe/Paris`` (parse time)
 - FRUITS_SCHEDULED_MODE: mode of scheduled runs and default of the form (``full``, parse time)
 - FRUITS_PCA_COMPONENTS: default K (``50``, parse time)
+- FRUITS_ENGINE: default inference engine of the form (``onnxruntime``, parse time)
 - FRUITS_LOCAL_SPARK_MASTER: ``local[2]``
+- FRUITS_LOCAL_SPARK_DRIVER_MEMORY: heap of the local Spark driver, which also holds the
+  cached features (``2g``)
 - FRUITS_PROJECT_DIR: folder holding spark/, bootstrap/, models/ (default: the repository)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import zoneinfo
@@ -57,6 +63,8 @@ AIRFLOW_VAR_ENV_PREFIX = "AIRFLOW_VAR_"
 
 COMPUTE_BACKENDS = ("emr", "local")
 MODES = ("mini", "apples", "full")
+# The job's --engine choices (spark/fruits_job/engines.py; a test keeps the two in step).
+ENGINES = ("onnxruntime", "tensorflow", "openvino")
 FEATURE_DIM = 1280
 
 # plugins/fruits_features/config.py -> the repository root holding spark/, bootstrap/, models/.
@@ -93,12 +101,15 @@ class PipelineConfig:
     step_timeout_seconds: int = 7200
     step_poll_seconds: int = 60
     sensor_deferrable: bool = True
+    hourly_prices_usd: str = ""
     results_dir: str = "results"
     schedule: str = "0 2 * * *"
     schedule_timezone: str = "Europe/Paris"
     scheduled_mode: str = "full"
     pca_components: int = 50
+    engine: str = "onnxruntime"
     local_spark_master: str = "local[2]"
+    local_spark_driver_memory: str = "2g"
     project_dir: str = field(default=DEFAULT_PROJECT_DIR)
 
     @property
@@ -110,6 +121,11 @@ class PipelineConfig:
         """``results_dir``, relative paths taken from the project directory (not the cwd)."""
         path = Path(self.results_dir)
         return path if path.is_absolute() else self.project_path / path
+
+    @property
+    def hourly_prices(self) -> dict[str, float] | None:
+        """Configured prices, or None for the report's default table."""
+        return json.loads(self.hourly_prices_usd) if self.hourly_prices_usd else None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe snapshot, kept in the run plan so all tasks of a run see the same values."""
@@ -206,6 +222,21 @@ def _timezone(raw: Any) -> str:
     return value
 
 
+def _prices(raw: Any) -> str:
+    text = str(raw).strip()
+    if not text:
+        return ""
+    try:
+        prices = json.loads(text)
+    except ValueError:
+        prices = None
+    if not isinstance(prices, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in prices.values()
+    ):
+        raise ValueError('expected a JSON object such as {"m5.2xlarge": 0.524}')
+    return json.dumps(prices, sort_keys=True)
+
+
 def _path(raw: Any) -> str:
     value = str(raw).strip()
     if not value:
@@ -241,14 +272,17 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "step_timeout_seconds": _integer(60, 7 * 24 * 3600),
     "step_poll_seconds": _integer(1, 3600),
     "sensor_deferrable": _boolean,
+    "hourly_prices_usd": _prices,
     "results_dir": _path,
     "schedule": _cron,
     "schedule_timezone": _timezone,
     "scheduled_mode": _choice(*MODES),
     "pca_components": _integer(1, FEATURE_DIM),
+    "engine": _choice(*ENGINES),
     "local_spark_master": _text(
         r"local(\[(\*|\d+)(,\d+)?\])?", "'local', 'local[N]' or 'local[*]'"
     ),
+    "local_spark_driver_memory": _text(r"\d+[mg]", "a JVM memory size such as '2g' or '1536m'"),
     "project_dir": _path,
 }
 assert set(PARSERS) == set(FIELD_NAMES), "every config field needs a parser"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from fruits_features.config import PipelineConfig
@@ -25,6 +27,7 @@ def job_arguments(
     weights_uri: str,
     run_params: RunParams,
     run_id: str,
+    partitions: int | None = None,
 ) -> list[str]:
     """Arguments of ``process_fruits_data.py`` (docs/contract.md), shared by EMR and local runs."""
     args = [
@@ -40,10 +43,78 @@ def job_arguments(
         weights_uri,
         "--run-id",
         run_id,
+        "--engine",
+        run_params.engine,
     ]
     if run_params.limit is not None:
         args += ["--limit", str(run_params.limit)]
+    if partitions is not None:
+        args += ["--partitions", str(partitions)]
     return args
+
+
+# Memory per vCPU of the instance families worth running this job on (c: compute, m: general,
+# r: memory); sizes: large = 2 vCPUs, xlarge = 4, <N>xlarge = 4N.
+_GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8}
+# YARN offers about 70-75% of a node's memory to containers.
+_YARN_SHARE = 0.7
+EXECUTOR_CORES = 4
+
+
+@dataclass(frozen=True)
+class SparkSizing:
+    """Executors of a cluster: one Python worker per core, one inference thread per worker."""
+
+    executors: int
+    executor_cores: int
+    heap_gib: int
+    overhead_gib: int
+
+    @property
+    def partitions(self) -> int:
+        # Two tasks per core: a slow task does not leave the other cores idle at the end,
+        # and the model is still built once per worker (it is cached across tasks).
+        return 2 * self.executors * self.executor_cores
+
+    def spark_defaults(self) -> dict[str, str]:
+        return {
+            "spark.dynamicAllocation.enabled": "false",
+            "spark.executor.instances": str(self.executors),
+            "spark.executor.cores": str(self.executor_cores),
+            # The job gives each inference engine spark.task.cpus threads: 1 thread per
+            # worker and one worker per core, so workers never fight for cores.
+            "spark.task.cpus": "1",
+            "spark.executor.memory": f"{self.heap_gib}g",
+            # Python workers (decoding + inference) live outside the JVM heap.
+            "spark.executor.memoryOverhead": f"{self.overhead_gib}g",
+        }
+
+
+def instance_vcpus(instance_type: str) -> int:
+    """vCPUs of an EC2 instance type from its size (``m5.2xlarge`` → 8)."""
+    size = instance_type.split(".", 1)[1]
+    if size == "large":
+        return 2
+    if size == "xlarge":
+        return 4
+    if size.endswith("xlarge") and size[: -len("xlarge")].isdigit():
+        return 4 * int(size[: -len("xlarge")])
+    raise ValueError(f"cannot size Spark executors for instance type {instance_type!r}")
+
+
+def spark_sizing(core_instance_type: str, core_instance_count: int) -> SparkSizing:
+    """Executors for core nodes of this type (the master node runs no executor)."""
+    vcpus = instance_vcpus(core_instance_type)
+    cores = min(EXECUTOR_CORES, vcpus)
+    per_node = vcpus // cores
+    memory = vcpus * _GIB_PER_VCPU.get(core_instance_type[0], 4) * _YARN_SHARE / per_node
+    heap = max(1, math.floor(memory / 2))
+    return SparkSizing(
+        executors=per_node * core_instance_count,
+        executor_cores=cores,
+        heap_gib=heap,
+        overhead_gib=max(1, math.floor(memory - heap)),
+    )
 
 
 def _instance_group(name: str, role: str, instance_type: str, count: int, ebs_gb: int) -> dict:
@@ -70,6 +141,7 @@ def cluster_spec(
 ) -> dict[str, Any]:
     """``run_job_flow`` request of a transient cluster for one run."""
     python = config.emr_python
+    sizing = spark_sizing(config.core_instance_type, config.core_instance_count)
     instances: dict[str, Any] = {
         "InstanceGroups": [
             _instance_group(
@@ -121,6 +193,7 @@ def cluster_spec(
                     # A second attempt would find the first attempt's partial output and
                     # fail with "output already present", hiding the real error.
                     "spark.yarn.maxAppAttempts": "1",
+                    **sizing.spark_defaults(),
                 },
             },
         ],
@@ -136,7 +209,9 @@ def cluster_spec(
     }
 
 
-def spark_step(layout: RunLayout, run_params: RunParams, run_id: str) -> dict[str, Any]:
+def spark_step(
+    layout: RunLayout, run_params: RunParams, run_id: str, sizing: SparkSizing
+) -> dict[str, Any]:
     """The one ``spark-submit`` step of a run (cluster deploy mode, job package via --py-files)."""
     submit = [
         "spark-submit",
@@ -152,6 +227,7 @@ def spark_step(layout: RunLayout, run_params: RunParams, run_id: str) -> dict[st
         weights_uri=layout.artifact_uri(WEIGHTS_NAME),
         run_params=run_params,
         run_id=run_id,
+        partitions=sizing.partitions,
     )
     return {
         "Name": f"{PROJECT_TAG} {run_params.mode} {layout.run_key}"[:256],

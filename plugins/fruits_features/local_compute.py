@@ -119,7 +119,7 @@ def run_spark_locally(plan: dict[str, Any]) -> dict[str, Any]:
     config = config_from_snapshot(plan["config"])
     hook = s3_hook(config)
     mode = plan["mode"]
-    run_params = RunParams(mode, plan["pca_components"], plan["limit"])
+    run_params = RunParams(mode, plan["pca_components"], plan["limit"], plan["engine"])
     with tempfile.TemporaryDirectory(prefix=f"fruits-{plan['run_key']}-") as tmp:
         work = Path(tmp)
         # Only the classes the mode can select (Training/Apple* for mini/apples).
@@ -143,6 +143,10 @@ def run_spark_locally(plan: dict[str, Any]) -> dict[str, Any]:
             str(find_spark_submit()),
             "--master",
             config.local_spark_master,
+            "--driver-memory",
+            config.local_spark_driver_memory,
+            "--conf",
+            "spark.ui.enabled=false",
             "--py-files",
             str(artifacts[JOB_ZIP_NAME]),
             str(artifacts[ENTRY_POINT_NAME]),

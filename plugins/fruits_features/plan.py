@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fruits_features.config import PipelineConfig
-from fruits_features.emr_spec import cluster_spec, spark_step
+from fruits_features.emr_spec import cluster_spec, spark_sizing, spark_step
 from fruits_features.params import RunParams
 from fruits_features.s3_layout import ARTIFACT_NAMES, run_key, run_layout
 
@@ -27,6 +27,7 @@ def build_plan(
         "mode": run_params.mode,
         "pca_components": run_params.pca_components,
         "limit": run_params.limit,
+        "engine": run_params.engine,
         "planned_images": planned_images,
         "bucket": layout.bucket,
         "input_uri": layout.input_uri,
@@ -39,7 +40,14 @@ def build_plan(
         "aws_conn_id": config.aws_conn_id,
         "region": config.region,
         "cluster_spec": cluster_spec(config, layout, run_id, run_params.mode),
-        "steps": [spark_step(layout, run_params, run_id)],
+        "steps": [
+            spark_step(
+                layout,
+                run_params,
+                run_id,
+                spark_sizing(config.core_instance_type, config.core_instance_count),
+            )
+        ],
         "watch": {
             "poll_seconds": config.step_poll_seconds,
             "timeout_seconds": config.step_timeout_seconds,

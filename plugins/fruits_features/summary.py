@@ -10,7 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from fruits_features.checks import Expected, OutputValidationError, validate_output_folder
+from fruits_features.checks import (
+    SOURCE_MARKER,
+    Expected,
+    OutputValidationError,
+    validate_output_folder,
+)
 
 
 def run_folders(results: Path) -> list[Path]:
@@ -25,6 +30,8 @@ def describe(folder: Path) -> str:
         folder, Expected(mode=info["mode"], pca_components=info["pca_components"])
     )
     features = info["stages"].get("features", {})
+    source = folder / SOURCE_MARKER
+    location = source.read_text().strip() if source.is_file() else info["output"]
     return "\n".join(
         [
             f"run        {info['run_id']} (mode {info['mode']}, engine {info['engine']})",
@@ -33,7 +40,7 @@ def describe(folder: Path) -> str:
             f"variance   {report.variance_kept:.1%} kept by {report.pca_components} components",
             f"speed      {features.get('images_per_second', 0):.1f} images/s (feature stage), "
             f"{report.duration_seconds:.0f} s in Spark",
-            f"outputs    {info['output']}",
+            f"outputs    {location}",
             f"local copy {folder}",
         ]
     )

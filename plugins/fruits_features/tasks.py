@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import Asset, get_current_context, task
 
 from fruits_features.checks import (
+    SOURCE_MARKER,
     Expected,
     InputCheckError,
     summarize_inputs,
@@ -126,6 +127,9 @@ def download_outputs(plan: dict[str, Any]) -> str:
     target = Path(plan["results_dir"])
     target.parent.mkdir(parents=True, exist_ok=True)
     count = download_prefix(s3_hook(config), plan["bucket"], plan["output_prefix"], target)
+    # Where this copy came from: model_info's "output" is where the job wrote, which for the
+    # local compute path is a staging folder that no longer exists.
+    (target / SOURCE_MARKER).write_text(plan["output_uri"] + "\n", encoding="utf-8")
     log.info("Downloaded %d files from %s/ to %s", count, plan["output_uri"], target)
     return str(target)
 
@@ -151,6 +155,35 @@ def validate_outputs(plan: dict[str, Any]) -> dict[str, Any]:
         "images_per_second": report.images_per_second,
         "duration_seconds": report.duration_seconds,
     }
+
+
+@task(**TRANSFER_RETRIES)
+def build_run_report(plan: dict[str, Any], cluster_id: str | None = None) -> str:
+    """HTML report of the run (plots, quality, throughput, cost), in the results and on S3."""
+    # matplotlib is heavy: import it when a report is built, not when the DAG is parsed.
+    from fruits_features.report import EmrRunInfo, build_report
+
+    config = config_from_snapshot(plan["config"])
+    emr = None
+    if cluster_id:
+        from airflow.providers.amazon.aws.hooks.emr import EmrHook
+
+        client = EmrHook(aws_conn_id=config.aws_conn_id, region_name=config.region).conn
+        emr = EmrRunInfo.from_emr(
+            client.describe_cluster(ClusterId=cluster_id)["Cluster"],
+            client.list_instance_groups(ClusterId=cluster_id)["InstanceGroups"],
+        )
+    files = build_report(Path(plan["results_dir"]), emr=emr, hourly_prices_usd=config.hourly_prices)
+    prefix = plan["output_prefix"] + "report/"
+    hook = s3_hook(config)
+    for path in files.paths:
+        hook.load_file(
+            filename=path, key=prefix + path.name, bucket_name=plan["bucket"], replace=True
+        )
+    log.info(
+        "Report: %s (on S3: s3://%s/%s%s)", files.html, plan["bucket"], prefix, files.html.name
+    )
+    return str(files.html)
 
 
 @task(outlets=[PCA_ASSET])

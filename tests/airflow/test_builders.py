@@ -9,7 +9,13 @@ import pytest
 
 from fruits_features.checks import summarize_inputs
 from fruits_features.config import build_config
-from fruits_features.emr_spec import cluster_spec, job_arguments, spark_step
+from fruits_features.emr_spec import (
+    cluster_spec,
+    instance_vcpus,
+    job_arguments,
+    spark_sizing,
+    spark_step,
+)
 from fruits_features.job_package import MissingArtifactError, artifact_files, build_job_zip
 from fruits_features.params import RunParams, parse_run_params, planned_image_count
 from fruits_features.plan import build_plan
@@ -170,6 +176,13 @@ def test_cluster_spec_exact():
                     "spark.pyspark.python": python,
                     "spark.pyspark.driver.python": python,
                     "spark.yarn.maxAppAttempts": "1",
+                    # 2 x m5.2xlarge (8 vCPUs, 32 GiB): 2 executors of 4 cores per node.
+                    "spark.dynamicAllocation.enabled": "false",
+                    "spark.executor.instances": "4",
+                    "spark.executor.cores": "4",
+                    "spark.task.cpus": "1",
+                    "spark.executor.memory": "5g",
+                    "spark.executor.memoryOverhead": "6g",
                 },
             },
         ],
@@ -212,7 +225,7 @@ def test_cluster_spec_follows_config():
 def test_spark_step_exact():
     layout = run_layout(CONFIG, "mini", KEY)
     artifacts = f"s3://my-bucket/fruits-features/artifacts/{KEY}/"
-    step = spark_step(layout, RunParams("mini", 5, 24), RUN_ID)
+    step = spark_step(layout, RunParams("mini", 5, 24), RUN_ID, spark_sizing("m5.2xlarge", 2))
     assert step == {
         "Name": f"fruits-features mini {KEY}",
         "ActionOnFailure": "CONTINUE",
@@ -237,11 +250,38 @@ def test_spark_step_exact():
                 artifacts + "mobilenet_v2_1.0_224_no_top.weights.h5",
                 "--run-id",
                 RUN_ID,
+                "--engine",
+                "onnxruntime",
                 "--limit",
                 "24",
+                "--partitions",
+                "32",
             ],
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "count", "executors", "cores", "heap", "overhead"),
+    [
+        ("m5.2xlarge", 2, 4, 4, 5, 6),  # the reference deployment
+        ("m5.xlarge", 3, 3, 4, 5, 6),
+        ("c5.4xlarge", 1, 4, 4, 2, 3),
+        ("r5.large", 2, 2, 2, 5, 6),
+    ],
+)
+def test_spark_sizing_fits_the_nodes(instance_type, count, executors, cores, heap, overhead):
+    sizing = spark_sizing(instance_type, count)
+    assert (sizing.executors, sizing.executor_cores) == (executors, cores)
+    assert (sizing.heap_gib, sizing.overhead_gib) == (heap, overhead)
+    # One task per core, never more cores asked than the core nodes have.
+    assert sizing.executors * sizing.executor_cores == count * instance_vcpus(instance_type)
+    assert sizing.partitions == 2 * count * instance_vcpus(instance_type)
+
+
+def test_spark_sizing_refuses_unknown_sizes():
+    with pytest.raises(ValueError, match=r"m5\.metal"):
+        spark_sizing("m5.metal", 2)
 
 
 def test_job_arguments_without_limit():
@@ -254,7 +294,7 @@ def test_job_arguments_without_limit():
     )
     assert args == [
         *["--input", "in", "--output", "out", "--mode", "full", "--pca-components", "50"],
-        *["--weights", "w", "--run-id", "r"],
+        *["--weights", "w", "--run-id", "r", "--engine", "onnxruntime"],
     ]
 
 
@@ -266,7 +306,8 @@ def test_plan_is_json_and_complete():
     assert plan["run_key"] == KEY
     assert plan["output_prefix"] == f"fruits-features/runs/mini/{KEY}/"
     assert plan["results_dir"] == str(REPO / "results" / "mini" / KEY)
-    assert plan["steps"][0]["HadoopJarStep"]["Args"][-2:] == ["--limit", "24"]
+    assert plan["steps"][0]["HadoopJarStep"]["Args"][-4:] == ["--limit", "24", "--partitions", "32"]
+    assert plan["engine"] == "onnxruntime"
     assert plan["watch"] == {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
     assert sorted(plan["artifacts"]) == sorted(
         [
@@ -291,6 +332,11 @@ def test_run_params_validation():
     ):
         with pytest.raises(ValueError):
             parse_run_params(bad)
+    assert parse_run_params(
+        {"mode": "full", "pca_components": 5, "limit": None, "engine": "tensorflow"}
+    ) == RunParams("full", 5, None, "tensorflow")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        parse_run_params({"mode": "full", "pca_components": 5, "limit": None, "engine": "torch"})
     with pytest.raises(ValueError, match="mdoe"):
         parse_run_params({"mode": "full", "pca_components": 50, "limit": None}, {"mdoe": "mini"})
 
@@ -309,3 +355,13 @@ def test_job_zip_is_importable_and_reproducible(tmp_path):
 def test_missing_job_files_are_named(tmp_path):
     with pytest.raises(MissingArtifactError, match=r"process_fruits_data\.py"):
         artifact_files(tmp_path, tmp_path)
+
+
+def test_engine_choices_match_the_job():
+    """The two sides share nothing at import time; this keeps their engine lists equal."""
+    from fruits_features.config import ENGINES
+    from fruits_job.engines import DEFAULT_ENGINE
+    from fruits_job.engines import ENGINES as JOB_ENGINES
+
+    assert set(ENGINES) == set(JOB_ENGINES)
+    assert build_config({}).engine == DEFAULT_ENGINE

@@ -21,6 +21,8 @@ EMR_GRAPH = {
     "download_outputs": {"check_inputs", "watch_step"},
     "validate_outputs": {"check_inputs", "download_outputs"},
     "publish_pca": {"check_inputs", "validate_outputs"},
+    # After the teardown, so that the report has the cluster's whole wall time and cost.
+    "build_run_report": {"check_inputs", "validate_outputs", "create_cluster", "terminate_cluster"},
 }
 LOCAL_GRAPH = {
     "check_inputs": set(),
@@ -29,6 +31,7 @@ LOCAL_GRAPH = {
     "download_outputs": {"check_inputs", "run_spark_locally"},
     "validate_outputs": {"check_inputs", "download_outputs"},
     "publish_pca": {"check_inputs", "validate_outputs"},
+    "build_run_report": {"check_inputs", "validate_outputs"},
 }
 
 
@@ -78,7 +81,8 @@ def test_cluster_is_torn_down_whatever_happens(monkeypatch):
     assert terminate.is_teardown
     assert terminate.trigger_rule == "all_done_setup_success"
     # A failed step fails the sensor, so the run fails even though the teardown succeeds.
-    assert {t.task_id for t in dag.leaves} == {"terminate_cluster", "publish_pca"}
+    # (and the report, downstream of both, is skipped as upstream_failed).
+    assert {t.task_id for t in dag.leaves} == {"build_run_report", "publish_pca"}
 
 
 def test_no_database_access_at_parse_time(monkeypatch):
@@ -101,6 +105,7 @@ def test_schedule_and_defaults_come_from_config(monkeypatch):
     assert dag.params["mode"] == "full"
     assert dag.params["pca_components"] == 50
     assert dag.params["limit"] is None
+    assert dag.params["engine"] == "onnxruntime"
 
     dag = load_dag(
         monkeypatch,
@@ -109,7 +114,9 @@ def test_schedule_and_defaults_come_from_config(monkeypatch):
         FRUITS_SCHEDULE_TIMEZONE="UTC",
         FRUITS_SCHEDULED_MODE="apples",
         FRUITS_PCA_COMPONENTS="20",
+        FRUITS_ENGINE="tensorflow",
     )
+    assert dag.params["engine"] == "tensorflow"
     assert dag.timetable.expression == "30 5 * * 1"
     assert dag.params["mode"] == "apples"
     assert dag.params["pca_components"] == 20

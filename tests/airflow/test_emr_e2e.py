@@ -121,6 +121,10 @@ def test_successful_step_gives_validated_outputs_and_an_asset_event(
     results = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini" / key
     assert (results / "_SUCCESS").is_file()
     assert (results / "pca" / "parquet").is_dir()
+    # The report knows the cluster: id, wall time from creation to termination, cost.
+    html = (results / "report" / "report.html").read_text()
+    assert cluster.id in html
+    assert "m5.2xlarge" in html
 
     log = capfd.readouterr().out
     assert "valid: images 24, errors 0, features 24, K 5" in log

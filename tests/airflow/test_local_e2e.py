@@ -58,6 +58,10 @@ def test_local_run_gives_validated_outputs_on_s3_and_in_results(
     assert prefix + "_SUCCESS" in keys
     assert prefix + "model_info/model_info.json" in keys
     assert not [k for k in keys if k.endswith(".crc")]
+    # The run report, in the results and next to the outputs on S3.
+    assert (folder / "report" / "report.html").is_file()
+    assert prefix + "report/report.html" in keys
+    assert (folder / "_SOURCE").read_text().strip() == f"s3://{BUCKET}/{prefix.rstrip('/')}"
 
 
 def test_airflow_dags_test_cli(tmp_path, s3_server, moto_server):
