@@ -6,7 +6,8 @@ per task, not per batch) from weights broadcast by the driver.
 
 from __future__ import annotations
 
-import logging
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,9 +18,7 @@ from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
 
 from fruits_job.engines import Engine, build_engine
-from fruits_job.preprocess import ImageDecodeError, decode_image
-
-log = logging.getLogger(__name__)
+from fruits_job.preprocess import ImageDecodeError, decode_image, to_model_input
 
 RESULT_TYPE = StructType(
     [
@@ -51,7 +50,18 @@ def get_engine(settings: InferenceSettings, model: Broadcast) -> Engine:
     return engine
 
 
-def extract_batch(engine: Engine, contents: pd.Series, settings: InferenceSettings) -> pd.DataFrame:
+@dataclass
+class TaskStats:
+    """Where a task's time went, logged when it ends (executor log)."""
+
+    images: int = 0
+    decode_seconds: float = 0.0
+    inference_seconds: float = 0.0
+
+
+def extract_batch(
+    engine: Engine, contents: pd.Series, settings: InferenceSettings, stats: TaskStats
+) -> pd.DataFrame:
     """Features for one Arrow batch, inferred in chunks of `batch_size` images."""
     features: list[np.ndarray | None] = [None] * len(contents)
     errors: list[str | None] = [None] * len(contents)
@@ -59,16 +69,21 @@ def extract_batch(engine: Engine, contents: pd.Series, settings: InferenceSettin
     for start in range(0, len(contents), settings.batch_size):
         rows: list[int] = []
         pixels: list[np.ndarray] = []
+        started = time.perf_counter()
         for offset, data in enumerate(contents.iloc[start : start + settings.batch_size]):
             try:
                 pixels.append(decode_image(data, size))
                 rows.append(start + offset)
             except ImageDecodeError as exc:
                 errors[start + offset] = str(exc)
+        decoded = time.perf_counter()
         if pixels:
-            vectors = engine(np.stack(pixels))
+            vectors = engine(to_model_input(np.stack(pixels)))
             for row, vector in zip(rows, vectors, strict=True):
                 features[row] = vector.astype(np.float32)
+        stats.decode_seconds += decoded - started
+        stats.inference_seconds += time.perf_counter() - decoded
+    stats.images += len(contents)
     return pd.DataFrame({"features": features, "error": errors})
 
 
@@ -80,8 +95,23 @@ def make_feature_udf(settings: InferenceSettings, model: Broadcast):
 
     @pandas_udf(RESULT_TYPE)
     def extract_features(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        started = time.perf_counter()
         engine = get_engine(settings, model)
+        ready = time.perf_counter()
+        stats = TaskStats()
         for contents in batches:
-            yield extract_batch(engine, contents, settings)
+            yield extract_batch(engine, contents, settings, stats)
+        total = time.perf_counter() - started
+        # print, not logging: Python workers have no logging handler, stderr reaches the
+        # executor log (and the console in local mode).
+        print(
+            f"fruits_job task: {stats.images} images in {total:.1f} s "
+            f"({stats.images / total if total else 0:.1f}/s): engine ready in "
+            f"{ready - started:.2f} s, decode {stats.decode_seconds:.1f} s, inference "
+            f"{stats.inference_seconds:.1f} s, rest (Spark, Arrow) "
+            f"{total - (ready - started) - stats.decode_seconds - stats.inference_seconds:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     return extract_features

@@ -19,11 +19,13 @@ from datetime import UTC, datetime
 from importlib import metadata
 from urllib.parse import unquote
 
+import pandas as pd
 from pyspark import SparkConf, StorageLevel
 from pyspark.ml.feature import PCA
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
 
 from fruits_job import outputs, storage
 from fruits_job.cli import PROG, JobInputError, parse_args
@@ -35,7 +37,7 @@ from fruits_job.engines import (
 )
 from fruits_job.features import InferenceSettings, make_feature_udf
 from fruits_job.preprocess import EMPTY_FILE
-from fruits_job.selection import ListedFile, Selection, select_images
+from fruits_job.selection import ListedFile, Selection, class_glob, select_images
 
 log = logging.getLogger("fruits_job")
 
@@ -106,16 +108,31 @@ def hadoop_path_string(uri: str) -> str:
     return unquote(re.sub(r"^([A-Za-z][\w+.-]*):///", r"\1:/", uri))
 
 
-def list_input(spark: SparkSession, training_uri: str) -> list[ListedFile]:
-    """Every file under Training/, with its size, empty files included."""
-    files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(training_uri)
+def input_files(spark: SparkSession, training_uri: str, mode: str) -> DataFrame | None:
+    """Every file in the class folders the mode may select from (None: no such folder).
+
+    The same DataFrame lists the files and later reads the selected ones, so the
+    folders are listed once.
+    """
+    try:
+        return (
+            spark.read.format("binaryFile")
+            .option("recursiveFileLookup", "true")
+            .load(f"{training_uri}/{class_glob(mode)}")
+        )
+    except AnalysisException:  # the glob matched no folder
+        return None
+
+
+def list_input(files: DataFrame) -> list[ListedFile]:
+    """path and size of every file, empty files included."""
     # Without the content column, binaryFile lists files (in parallel on a
     # cluster) and reads no bytes. Its scans skip zero-length files, though.
     sizes = {row.path: row.length for row in files.select("path", "length").collect()}
     listed = [ListedFile(path, size) for path, size in sizes.items()]
     # The file index still knows them: one py4j call for the whole list, whose
     # entries are URI-encoded (spaces as %20).
-    join = spark.sparkContext._jvm.org.apache.hadoop.util.StringUtils.join
+    join = files.sparkSession.sparkContext._jvm.org.apache.hadoop.util.StringUtils.join
     everything = join("\n", files._jdf.inputFiles())
     for uri in everything.splitlines():
         path = hadoop_path_string(uri)
@@ -166,22 +183,25 @@ def _log_skipped(selection: Selection) -> None:
 
 
 def extract_features(
-    spark: SparkSession,
+    files: DataFrame,
     selection: Selection,
     settings: InferenceSettings,
     model: bytes,
     partitions: int,
 ) -> DataFrame:
     """path, label, bytes, features, error for every selected image, cached."""
+    spark = files.sparkSession
     readable = [image for image in selection.images if image.size > 0]
+    # Through Arrow (pandas): ~10x faster than a list of tuples for 67,692 rows.
     wanted = spark.createDataFrame(
-        [(image.path, image.label) for image in readable], "path string, label string"
+        pd.DataFrame(
+            {"path": [i.path for i in readable], "label": [i.label for i in readable]},
+            dtype="string",
+        ),
+        "path string, label string",
     )
-    folders = sorted({image.path.rsplit("/", 1)[0] for image in readable})
     content = (
-        spark.read.format("binaryFile")
-        .load(folders)
-        .select("path", "content", F.col("length").alias("bytes"))
+        files.select("path", "content", F.col("length").alias("bytes"))
         .join(F.broadcast(wanted), "path")
         # Merge the many small file partitions without a shuffle: one model
         # per worker, and no idle cores.
@@ -227,7 +247,9 @@ def run(spark: SparkSession, args) -> dict:
         raise JobInputError(str(exc)) from None
 
     with timer.stage("list"):
-        selection = select_images(list_input(spark, training), args.mode, args.limit)
+        files = input_files(spark, training, args.mode)
+        listing = list_input(files) if files is not None else []
+        selection = select_images(listing, args.mode, args.limit)
     _log_skipped(selection)
     n_images = len(selection.images)
     if n_images == 0:
@@ -271,7 +293,7 @@ def run(spark: SparkSession, args) -> dict:
     progress.start()
     try:
         with timer.stage("features", n_images):
-            result = extract_features(spark, selection, settings, model, partitions)
+            result = extract_features(files, selection, settings, model, partitions)
             result.count()
 
         with timer.stage("errors_and_metadata"):

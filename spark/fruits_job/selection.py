@@ -40,6 +40,11 @@ class Selection:
     files_listed: int
 
 
+def class_glob(mode: str) -> str:
+    """Hadoop glob of the class folders under Training/ a mode may select from."""
+    return "*" if mode == "full" else f"{APPLE_PREFIX}*"
+
+
 def is_image_name(path: str) -> bool:
     return path.lower().endswith(IMAGE_EXTENSIONS)
 

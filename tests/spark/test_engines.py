@@ -14,7 +14,7 @@ from fruits_job.engines import (
     check_engine_installed,
     prepare_model,
 )
-from fruits_job.preprocess import decode_image
+from fruits_job.preprocess import decode_image, to_model_input
 from tests.conftest import SAMPLE, WEIGHTS
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ CLASSES = ["Banana", "Apple Braeburn", "Apple Golden 1", "Kiwi", "Strawberry", "
 def images():
     paths = [p for c in CLASSES for p in sorted((SAMPLE / "Training" / c).glob("*.jpg"))[:5]]
     labels = np.array([p.parent.name for p in paths])
-    return np.stack([decode_image(p.read_bytes(), 224) for p in paths]), labels
+    return to_model_input(np.stack([decode_image(p.read_bytes(), 224) for p in paths])), labels
 
 
 @pytest.fixture(scope="module")
