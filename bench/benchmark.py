@@ -26,6 +26,8 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "spark"))
+sys.path.insert(0, str(REPO / "plugins"))
+from fruits_features import native_blas  # noqa: E402
 from fruits_job.selection import ListedFile, select_images  # noqa: E402
 
 WEIGHTS = REPO / "models" / "mobilenet_v2_1.0_224_no_top.weights.h5"
@@ -86,6 +88,7 @@ def spark_submit(args: list[str], master: str, log: Path) -> tuple[float, PeakMe
         "2g",
         "--conf",
         "spark.ui.enabled=false",
+        *native_blas.spark_submit_args(),
         *args,
     ]
     start = time.perf_counter()

@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow.sdk import task
 
+from fruits_features import native_blas
 from fruits_features.config import config_from_snapshot
 from fruits_features.emr_spec import job_arguments
 from fruits_features.params import RunParams
@@ -147,6 +148,7 @@ def run_spark_locally(plan: dict[str, Any]) -> dict[str, Any]:
             config.local_spark_driver_memory,
             "--conf",
             "spark.ui.enabled=false",
+            *native_blas.spark_submit_args(),
             "--py-files",
             str(artifacts[JOB_ZIP_NAME]),
             str(artifacts[ENTRY_POINT_NAME]),
@@ -163,6 +165,10 @@ def run_spark_locally(plan: dict[str, Any]) -> dict[str, Any]:
             "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
         }
+        if not native_blas.find_openblas():
+            log.warning(
+                "No OpenBLAS found: MLlib's PCA may fail its check (README, Troubleshooting)"
+            )
         log.info("Running: %s", " ".join(command))
         started = time.monotonic()
         run_streaming(command, env, config.step_timeout_seconds, lambda line: log.info("%s", line))

@@ -21,8 +21,6 @@ from urllib.parse import unquote
 
 import pandas as pd
 from pyspark import SparkConf, StorageLevel
-from pyspark.ml.feature import PCA
-from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
@@ -36,6 +34,7 @@ from fruits_job.engines import (
     prepare_model,
 )
 from fruits_job.features import InferenceSettings, make_feature_udf
+from fruits_job.pca import PcaCheckError, fit_pca
 from fruits_job.preprocess import EMPTY_FILE
 from fruits_job.selection import ListedFile, Selection, class_glob, select_images
 
@@ -216,15 +215,6 @@ def extract_features(
     if empty:
         result = result.unionByName(spark.createDataFrame(empty, result.schema))
     return result.persist(StorageLevel.MEMORY_AND_DISK)
-
-
-def fit_pca(features: DataFrame, k: int) -> tuple[DataFrame, list[float]]:
-    vectors = features.select("path", "label", array_to_vector("features").alias("vector"))
-    model = PCA(k=k, inputCol="vector", outputCol="projected").fit(vectors)
-    projected = model.transform(vectors).select(
-        "path", "label", vector_to_array("projected").alias("pca")
-    )
-    return projected, [float(v) for v in model.explainedVariance.toArray()]
 
 
 def run(spark: SparkSession, args) -> dict:
@@ -420,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     _ship_own_package(spark)
     try:
         run(spark, args)
-    except JobInputError as exc:
+    except (JobInputError, PcaCheckError) as exc:
         error = str(exc)
     else:
         error = None

@@ -25,8 +25,14 @@ PCA_K = 8
 
 @pytest.fixture(scope="session")
 def spark():
-    os.environ["PYSPARK_SUBMIT_ARGS"] = (
-        "--master local[2] --conf spark.ui.enabled=false --driver-memory 2g pyspark-shell"
+    from fruits_features import native_blas
+
+    os.environ["PYSPARK_SUBMIT_ARGS"] = " ".join(
+        [
+            "--master local[2] --conf spark.ui.enabled=false --driver-memory 2g",
+            *(f"'{arg}'" for arg in native_blas.spark_submit_args()),
+            "pyspark-shell",
+        ]
     )
     from fruits_job.job import _ship_own_package, build_session
 

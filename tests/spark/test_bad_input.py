@@ -90,7 +90,14 @@ def test_spark_submit_from_a_checkout(job_input, tmp_path):
     spark_submit = REPO / ".venv" / "bin" / "spark-submit"
     if not spark_submit.exists():
         spark_submit = "spark-submit"
-    command = [str(spark_submit), "--master", "local[2]", "--conf", "spark.ui.enabled=false", ENTRY]
+    from fruits_features import native_blas
+
+    command = [
+        str(spark_submit),
+        *["--master", "local[2]", "--conf", "spark.ui.enabled=false"],
+        *native_blas.spark_submit_args(),
+        ENTRY,
+    ]
     ok = subprocess.run(
         [
             *command,

@@ -100,3 +100,11 @@ def test_uri_form_of_a_path_matches_the_path_column():
     assert hadoop_path_string("s3://bucket/x/Training/Kiwi%20B/1.jpg") == (
         "s3://bucket/x/Training/Kiwi B/1.jpg"
     )
+
+
+def test_the_pca_check_refuses_inconsistent_variance():
+    from fruits_job.pca import PcaCheckError, check_explained_variance
+
+    check_explained_variance([0.2357, 0.0752], [0.23571, 0.07519])
+    with pytest.raises(PcaCheckError, match=r"reported 0\.0258 .* holds 0\.2357"):
+        check_explained_variance([0.0258, 0.0190], [0.2357, 0.0752])
