@@ -47,19 +47,19 @@ with DAG(
     uploaded = upload_artifacts(plan)
 
     if CONFIG.compute == "emr":
+        # Every EMR operator talks to AWS as the run's plan says.
+        aws = {"aws_conn_id": plan["aws_conn_id"], "region_name": plan["region"]}
         create_cluster = EmrCreateJobFlowOperator(
             task_id="create_cluster",
             job_flow_overrides=plan["cluster_spec"],
             emr_conn_id=None,
-            aws_conn_id=plan["aws_conn_id"],
-            region_name=plan["region"],
+            **aws,
         )
         add_step = EmrAddStepsOperator(
             task_id="add_step",
             job_flow_id=create_cluster.output,
             steps=plan["steps"],
-            aws_conn_id=plan["aws_conn_id"],
-            region_name=plan["region"],
+            **aws,
         )
         watch_step = EmrStepWatchSensor(
             task_id="watch_step",
@@ -67,14 +67,12 @@ with DAG(
             step_id="{{ ti.xcom_pull(task_ids='add_step')[0] }}",
             watch=plan["watch"],
             mode="reschedule",
-            aws_conn_id=plan["aws_conn_id"],
-            region_name=plan["region"],
+            **aws,
         )
         terminate_cluster = EmrTerminateJobFlowOperator(
             task_id="terminate_cluster",
             job_flow_id=create_cluster.output,
-            aws_conn_id=plan["aws_conn_id"],
-            region_name=plan["region"],
+            **aws,
         )
         uploaded >> create_cluster >> add_step >> watch_step >> terminate_cluster
         terminate_cluster.as_teardown(setups=create_cluster)
