@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from fruits_features import native_blas
 from fruits_features.config import PipelineConfig
 from fruits_features.params import RunParams
 from fruits_features.s3_layout import (
@@ -18,6 +19,8 @@ from fruits_features.s3_layout import (
 )
 
 PROJECT_TAG = "fruits-features"
+# Amazon Linux 2023's `openblas` package, which the bootstrap action installs.
+EMR_OPENBLAS = "/usr/lib64/libopenblas.so.0"
 
 
 def job_arguments(
@@ -193,6 +196,10 @@ def cluster_spec(
                     # A second attempt would find the first attempt's partial output and
                     # fail with "output already present", hiding the real error.
                     "spark.yarn.maxAppAttempts": "1",
+                    # MLlib's PCA on native LAPACK (see native_blas). EMR keeps its own JVM
+                    # options in spark.*.defaultJavaOptions, so these add to them.
+                    "spark.driver.extraJavaOptions": native_blas.java_options(EMR_OPENBLAS),
+                    "spark.executor.extraJavaOptions": native_blas.java_options(EMR_OPENBLAS),
                     **sizing.spark_defaults(),
                 },
             },

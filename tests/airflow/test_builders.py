@@ -119,6 +119,10 @@ def test_planned_image_count(mode, available, limit, planned):
 def test_cluster_spec_exact():
     layout = run_layout(CONFIG, "apples", KEY)
     python = "/opt/fruits-features/venv/bin/python"
+    openblas = (
+        "-Ddev.ludovic.netlib.blas.nativeLibPath=/usr/lib64/libopenblas.so.0 "
+        "-Ddev.ludovic.netlib.lapack.nativeLibPath=/usr/lib64/libopenblas.so.0"
+    )
     ebs = {
         "EbsBlockDeviceConfigs": [
             {"VolumeSpecification": {"VolumeType": "gp3", "SizeInGB": 64}, "VolumesPerInstance": 1}
@@ -176,6 +180,8 @@ def test_cluster_spec_exact():
                     "spark.pyspark.python": python,
                     "spark.pyspark.driver.python": python,
                     "spark.yarn.maxAppAttempts": "1",
+                    "spark.driver.extraJavaOptions": openblas,
+                    "spark.executor.extraJavaOptions": openblas,
                     # 2 x m5.2xlarge (8 vCPUs, 32 GiB): 2 executors of 4 cores per node.
                     "spark.dynamicAllocation.enabled": "false",
                     "spark.executor.instances": "4",

@@ -22,6 +22,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from fruits_features.config import PipelineConfig
+from fruits_features.emr_spec import EMR_OPENBLAS
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bootstrap" / "install_dependencies.sh"
 EMR_REQUIREMENTS = REPO / "bootstrap" / "requirements-emr.txt"
@@ -68,10 +71,11 @@ def test_script_installs_into_the_venv_the_cluster_uses():
 
 
 def test_cluster_config_points_pyspark_at_that_venv():
-    config = REPO / "plugins" / "fruits_features" / "config.py"
-    if not config.is_file():
-        pytest.skip("plugins/fruits_features/config.py is not written yet")
-    assert f'"{VENV_PATH}/bin/python"' in config.read_text(encoding="utf-8")
+    assert PipelineConfig().emr_python == f"{VENV_PATH}/bin/python"
+
+
+def test_script_installs_the_openblas_the_cluster_points_mllib_at():
+    assert f"DEFAULT_OPENBLAS_LIB={EMR_OPENBLAS}\n" in SCRIPT.read_text(encoding="utf-8")
 
 
 def test_emr_requirements_pin_the_job_runtime_as_requirements_txt_does():
@@ -134,7 +138,7 @@ def _base_python() -> str:
 
 
 class Sandbox:
-    """A fake EMR node: `dnf` provides python3.11, `aws s3 cp` reads a folder."""
+    """A fake EMR node: `dnf` provides python3.11 and OpenBLAS, `aws s3 cp` reads a folder."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -143,12 +147,16 @@ class Sandbox:
         self.calls = root / "calls.log"
         self.python = root / "usr" / "bin" / "python3.11"
         self.venv = root / "opt" / "fruits-features" / "venv"
-        for folder in (self.bin, self.bucket, self.python.parent):
+        self.openblas = root / "usr" / "lib64" / "libopenblas.so.0"
+        for folder in (self.bin, self.bucket, self.python.parent, self.openblas.parent):
             folder.mkdir(parents=True)
         self.calls.touch()
         self._tool(
             "dnf",
-            f'ln -s "{_base_python()}" "{self.python}"',
+            'for package in "$@"; do case "$package" in\n'
+            f'  python3.11) ln -s "{_base_python()}" "{self.python}";;\n'
+            f'  openblas) touch "{self.openblas}";;\n'
+            "esac; done",
         )
         # aws s3 cp [--flags] s3://BUCKET/KEY DEST
         self._tool(
@@ -179,6 +187,7 @@ class Sandbox:
             "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
             "BOOTSTRAP_VENV_DIR": str(self.venv),
             "BOOTSTRAP_PYTHON": str(self.python),
+            "BOOTSTRAP_OPENBLAS_LIB": str(self.openblas),
             "BOOTSTRAP_PIP_ARGS": "--no-index",
             "BOOTSTRAP_VERIFY_IMPORTS": "pip json",
         }
@@ -227,7 +236,7 @@ def test_fresh_node_then_rerun_then_changed_requirements(sandbox):
     first = sandbox.run(uri)
 
     assert first.returncode == 0, first.stdout + first.stderr
-    assert sandbox.tool_calls("dnf") == ["dnf install -y python3.11 python3.11-pip"]
+    assert sandbox.tool_calls("dnf") == ["dnf install -y python3.11 python3.11-pip openblas"]
     assert sandbox.tool_calls("aws")[0].startswith("aws s3 cp ")
     assert (sandbox.venv / "bin" / "python").exists()
     assert sandbox.stamp.is_file()
@@ -256,6 +265,7 @@ def test_fresh_node_then_rerun_then_changed_requirements(sandbox):
 
 def test_failed_install_leaves_no_stamp_and_the_next_run_finishes(sandbox, tmp_path):
     sandbox.python.symlink_to(_base_python())
+    sandbox.openblas.touch()
     requirements = tmp_path / "requirements-emr.txt"
     requirements.write_text("no-such-package-fruits-features==1.0\n", encoding="utf-8")
 
@@ -281,3 +291,23 @@ def test_missing_requirements_file_fails_before_installing_anything(sandbox, tmp
     assert "requirements file not found" in result.stdout
     assert sandbox.tool_calls("dnf") == []
     assert not sandbox.venv.exists()
+
+
+def test_a_node_with_python_gets_only_openblas_and_must_end_up_with_it(sandbox, tmp_path):
+    sandbox.python.symlink_to(_base_python())
+    requirements = tmp_path / "requirements-emr.txt"
+    requirements.write_text(_satisfied_requirements(), encoding="utf-8")
+
+    result = sandbox.run(str(requirements))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sandbox.tool_calls("dnf") == ["dnf install -y openblas"]
+    assert f"and {sandbox.openblas}" in result.stdout
+
+    # A repository without the package: the bootstrap fails, naming the library.
+    sandbox.openblas.unlink()
+    (sandbox.bin / "dnf").write_text("#!/usr/bin/env bash\nexit 0\n", encoding="utf-8")
+    broken = sandbox.run(str(requirements))
+
+    assert broken.returncode == 1
+    assert f"{sandbox.openblas} still missing after dnf install" in broken.stdout
