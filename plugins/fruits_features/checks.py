@@ -43,6 +43,12 @@ def summarize_inputs(keys: Iterable[str], config: PipelineConfig, mode: str) -> 
 SOURCE_MARKER = "_SOURCE"
 
 
+def downloaded_from(folder: Path) -> str | None:
+    """The S3 URI a downloaded run folder was copied from (None: not downloaded by the DAG)."""
+    marker = folder / SOURCE_MARKER
+    return marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
+
+
 @dataclass(frozen=True)
 class Expected:
     """What the DAG asked for; the outputs must say the same."""

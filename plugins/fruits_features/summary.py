@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from fruits_features.checks import (
-    SOURCE_MARKER,
     Expected,
     OutputValidationError,
+    downloaded_from,
     validate_output_folder,
 )
 
@@ -30,8 +30,7 @@ def describe(folder: Path) -> str:
         folder, Expected(mode=info["mode"], pca_components=info["pca_components"])
     )
     features = info["stages"].get("features", {})
-    source = folder / SOURCE_MARKER
-    location = source.read_text().strip() if source.is_file() else info["output"]
+    location = downloaded_from(folder) or info["output"]
     return "\n".join(
         [
             f"run        {info['run_id']} (mode {info['mode']}, engine {info['engine']})",

@@ -173,7 +173,12 @@ def build_run_report(plan: dict[str, Any], cluster_id: str | None = None) -> str
             client.describe_cluster(ClusterId=cluster_id)["Cluster"],
             client.list_instance_groups(ClusterId=cluster_id)["InstanceGroups"],
         )
-    files = build_report(Path(plan["results_dir"]), emr=emr, hourly_prices_usd=config.hourly_prices)
+    files = build_report(
+        Path(plan["results_dir"]),
+        emr=emr,
+        hourly_prices_usd=config.hourly_prices,
+        input_uri=plan["input_uri"],
+    )
     prefix = plan["output_prefix"] + "report/"
     hook = s3_hook(config)
     for path in files.paths:

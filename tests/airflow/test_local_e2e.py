@@ -62,6 +62,11 @@ def test_local_run_gives_validated_outputs_on_s3_and_in_results(
     assert (folder / "report" / "report.html").is_file()
     assert prefix + "report/report.html" in keys
     assert (folder / "_SOURCE").read_text().strip() == f"s3://{BUCKET}/{prefix.rstrip('/')}"
+    # The report names the S3 locations, not the staging folder the local Spark job used.
+    header = (folder / "report" / "report.html").read_text().split("</header>")[0]
+    assert f"s3://{BUCKET}/{pipeline_env['FRUITS_INPUT_PREFIX']}" in header
+    assert f"s3://{BUCKET}/{prefix.rstrip('/')}" in header
+    assert info["input"] not in header
 
 
 def test_airflow_dags_test_cli(tmp_path, s3_server, moto_server):

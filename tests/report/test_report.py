@@ -46,6 +46,20 @@ def test_report_files_are_written_where_asked(run, tmp_path):
     assert elsewhere.html.parent == tmp_path / "elsewhere"
 
 
+def test_locations_prefer_what_the_dag_knows_to_the_jobs_own_paths(run, tmp_path):
+    def header(out, **kwargs):
+        page = build_report(run, tmp_path / out, **kwargs).html.read_text()
+        return visible_text(page.split("</header>")[0])
+
+    own = header("own")
+    assert "file:/data" in own and f"file:{run}" in own
+
+    (run / "_SOURCE").write_text("s3://bucket/runs/mini/r1\n")
+    known = header("known", input_uri="s3://bucket/fruits-360")
+    assert "s3://bucket/fruits-360" in known and "s3://bucket/runs/mini/r1" in known
+    assert "file:/data" not in known and f"file:{run}" not in known
+
+
 def test_file_names_reasons_and_classes_are_escaped(run):
     page = build_report(run).html.read_text()
     tags = parse(page).tags

@@ -45,6 +45,7 @@ def build_report(
     *,
     emr: EmrRunInfo | None = None,
     hourly_prices_usd: Mapping[str, float] | None = None,
+    input_uri: str | None = None,
 ) -> ReportFiles:
     """Write the report of the run downloaded to ``run_folder`` (layout: docs/contract.md).
 
@@ -53,10 +54,14 @@ def build_report(
     :param emr: the cluster of an EMR run, for the cluster section and the cost estimate.
     :param hourly_prices_usd: instance type → USD per hour (EC2 + EMR); default
         DEFAULT_HOURLY_PRICES_USD (an estimate for eu-west-1).
+    :param input_uri: where the run's input came from, when the job read a staged copy
+        (local compute); default: the job's own record.
     """
     run_folder = Path(run_folder)
     out_dir = run_folder / "report" if out_dir is None else Path(out_dir)
     run = load_run(run_folder)
+    if input_uri:
+        run.input_uri = input_uri
     score = _score(run.pca, run.pca_labels)
     figures = Figures(
         variance=variance_plot(run.explained, run.cumulative) if run.explained else None,

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fruits_features.checks import downloaded_from
+
 # The job's stages in the order they run; model_info stores them sorted by name.
 STAGE_ORDER = ("list", "prepare_model", "features", "errors_and_metadata", "write_features", "pca")
 
@@ -52,6 +54,10 @@ class RunData:
     errors_file: bool = False
     # label → (images selected, errors); from metadata/, else from pca/ + errors.csv.
     per_class: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Where the run read and wrote: the job's own paths, unless better known (S3 URIs of a
+    # run the DAG downloaded, or ran on a staged copy with local compute).
+    input_uri: str | None = None
+    output_uri: str | None = None
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -154,6 +160,8 @@ def load_run(folder: Path) -> RunData:
         explained=explained,
         cumulative=cumulative,
         complete=(folder / "_SUCCESS").exists(),
+        input_uri=info.get("input"),
+        output_uri=downloaded_from(folder) or info.get("output"),
     )
     pca = _read_parquet(folder / "pca" / "parquet", ["path", "label", "pca"])
     if pca is not None and pca.num_rows:

@@ -174,8 +174,8 @@ def _header(run: RunData) -> str:
             ("Engine", _e(info.get("engine", "—"))),
             ("Date", _e(_when(info.get("started_at")))),
             ("Duration", _e(duration_text(info.get("duration_seconds")))),
-            ("Input", f"<code>{_e(info.get('input', '—'))}</code>"),
-            ("Output", f"<code>{_e(info.get('output', '—'))}</code>"),
+            ("Input", f"<code>{_e(run.input_uri or '—')}</code>"),
+            ("Output", f"<code>{_e(run.output_uri or '—')}</code>"),
         ]
     )
     return (
