@@ -124,6 +124,8 @@ def export_onnx(weights_path: str, image_size: int) -> bytes:
     return onnx_model.SerializeToString()
 
 
+# Part of the cache key: bump it when an export above changes what it produces.
+_EXPORT_REVISION = 2
 _EXPORTS: dict[str, tuple[Callable[[str, int], bytes], str]] = {
     "tensorflow": (export_tensorflow_graph, "tf.pb"),
     "onnxruntime": (export_onnx, f"op{ONNX_OPSET}.onnx"),
@@ -141,7 +143,8 @@ def prepare_model(engine: str, weights: bytes, image_size: int) -> bytes:
     sha = hashlib.sha256(weights).hexdigest()
     versions = f"tf{_version('tensorflow-cpu')}-tf2onnx{_version('tf2onnx')}"
     cache_dir = Path(tempfile.gettempdir()) / "fruits_job_cache"
-    cached = cache_dir / f"mobilenet_v2-{sha[:16]}-{image_size}px-{versions}-{suffix}"
+    name = f"mobilenet_v2-{sha[:16]}-{image_size}px-{versions}-r{_EXPORT_REVISION}-{suffix}"
+    cached = cache_dir / name
     if cached.is_file():
         return cached.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
