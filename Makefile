@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: help setup demo test test-fast lint format bench clean
+.PHONY: help setup demo test test-fast lint format bench bench-pca job-zip clean check-setup check-demo check-lint check-test
 
 help:
 	@echo "make demo       set up, start a local S3, run the DAG (local Spark) on the sample images"
@@ -15,28 +15,32 @@ help:
 	@echo "make test-fast  the tests not marked slow"
 	@echo "make lint       ruff check + format check, shellcheck"
 	@echo "make bench      benchmark the job against the reference pattern (BENCH_ARGS=...)"
+	@echo "make bench-pca  benchmark the PCA stage with and without native BLAS (BENCH_ARGS=...)"
+	@echo "make job-zip    build/fruits_job.zip, for spark-submit --py-files by hand"
 	@echo "make clean      remove the local state (var/, results/), keep the virtualenv"
 
-setup: $(STAMP)
+# System prerequisites, each missing one listed with its install command.
+check-setup check-demo check-lint check-test:
+	@PYTHON=$(PYTHON) scripts/check_prereqs.sh $(@:check-%=%)
+
+setup: check-setup $(STAMP)
 
 $(STAMP):
-	@command -v java >/dev/null || { echo "Java 17 is required (Spark): apt-get install openjdk-17-jre-headless" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install -r requirements-dev.txt -c constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-demo: setup
+demo: check-demo setup
 	VENV=$(abspath $(VENV)) scripts/demo.sh
 
-lint: setup
+lint: check-lint setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	@if command -v shellcheck >/dev/null; then shellcheck bootstrap/*.sh scripts/*.sh .ci/run; \
-	else echo "shellcheck not installed: skipped (CI installs it)"; fi
+	shellcheck bootstrap/*.sh scripts/*.sh .ci/run
 
-test: lint
+test: check-test lint
 	$(BIN)/pytest
 
 test-fast: setup
@@ -44,6 +48,12 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
+
+bench-pca: setup
+	$(BIN)/python bench/pca_benchmark.py $(BENCH_ARGS)
+
+job-zip: setup
+	PYTHONPATH=plugins $(BIN)/python -m fruits_features.job_package build
 
 clean:
 	-scripts/local_s3.sh stop

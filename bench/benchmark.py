@@ -27,8 +27,17 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "spark"))
 sys.path.insert(0, str(REPO / "plugins"))
-from fruits_features import native_blas  # noqa: E402
-from fruits_job.selection import ListedFile, select_images  # noqa: E402
+sys.path.insert(0, str(REPO / "bench"))
+from inputs import prepare_input  # noqa: E402
+
+from fruits_features.job_invocation import (  # noqa: E402
+    JobInvocation,
+    JobRequest,
+    find_spark_submit,
+    local_spark_env,
+    local_submit_options,
+)
+from fruits_features.job_package import build_job_zip  # noqa: E402
 
 WEIGHTS = REPO / "models" / "mobilenet_v2_1.0_224_no_top.weights.h5"
 SOURCES = [REPO.parent / "shared" / "data" / "fruits-360", REPO / "sample_data" / "fruits-360"]
@@ -63,37 +72,13 @@ class PeakMemory(threading.Thread):
             self.peak = max(self.peak, total)
 
 
-def prepare_input(source: Path, count: int, target: Path) -> int:
-    """Copy `count` images of source/Training, spread over every class."""
-    listing = [
-        ListedFile(str(p), p.stat().st_size)
-        for p in (source / "Training").rglob("*")
-        if p.is_file()
-    ]
-    images = select_images(listing, "full", limit=count).images
-    for image in images:
-        destination = target / "Training" / image.label / Path(image.path).name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(image.path, destination)
-    return len(images)
-
-
-def spark_submit(args: list[str], master: str, log: Path) -> tuple[float, PeakMemory, int]:
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    command = [
-        str(Path(sys.executable).parent / "spark-submit"),
-        "--master",
-        master,
-        "--driver-memory",
-        "2g",
-        "--conf",
-        "spark.ui.enabled=false",
-        *native_blas.spark_submit_args(),
-        *args,
-    ]
+def spark_submit(command: list[str], log: Path) -> tuple[float, PeakMemory, int]:
+    """Run a spark-submit command line; wall time, peak memory of its process tree, exit code."""
     start = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=local_spark_env()
+        )
         memory = PeakMemory(proc.pid)
         memory.start()
         code = proc.wait()
@@ -138,25 +123,34 @@ def main() -> int:
         flush=True,
     )
 
-    confs = [arg for kv in opts.conf for arg in ("--conf", kv)]
+    confs = dict(kv.split("=", 1) for kv in opts.conf)
+    job_zip = build_job_zip(REPO, work)
     rows: list[tuple[str, str, str]] = []
     rates: dict[str, float] = {}
     for engine in opts.engines.split(","):
         print(f"job: engine {engine}...", flush=True)
         output = work / f"output-{engine}"
-        job_args = [
-            *confs,
-            str(REPO / "spark" / "process_fruits_data.py"),
-            "--input", str(work / "input"), "--output", str(output),
-            "--mode", "full", "--weights", str(WEIGHTS), "--pca-components", "50",
-            "--image-size", str(opts.image_size),
-            "--engine", engine, "--run-id", f"benchmark-{engine}",
-        ]  # fmt: skip
-        if opts.batch_size:
-            job_args += ["--batch-size", str(opts.batch_size)]
-        if opts.partitions:
-            job_args += ["--partitions", str(opts.partitions)]
-        wall, memory, code = spark_submit(job_args, opts.master, work / f"job-{engine}.log")
+        invocation = JobInvocation(
+            entry_point=str(REPO / "spark" / "process_fruits_data.py"),
+            job_zip=str(job_zip),
+            request=JobRequest(
+                input_uri=str(work / "input"),
+                output_uri=str(output),
+                weights_uri=str(WEIGHTS),
+                mode="full",
+                pca_components=50,
+                run_id=f"benchmark-{engine}",
+                engine=engine,
+                partitions=opts.partitions,
+                image_size=opts.image_size,
+                batch_size=opts.batch_size,
+            ),
+            spark_conf=confs,
+        )
+        command = invocation.spark_submit(
+            executable=str(find_spark_submit()), options=local_submit_options(opts.master)
+        )
+        wall, memory, code = spark_submit(command, work / f"job-{engine}.log")
         if code != 0:
             print(f"job failed (exit {code}); see {work / f'job-{engine}.log'}")
             return 1
@@ -191,18 +185,14 @@ def main() -> int:
             flush=True,
         )
         result = work / "baseline.json"
-        _, base_memory, code = spark_submit(
-            [
-                *confs,
-                str(REPO / "bench" / "reference_pattern.py"),
-                str(base_input),
-                str(WEIGHTS),
-                str(opts.image_size),
-                str(result),
-            ],
-            opts.master,
-            work / "baseline.log",
-        )
+        command = [
+            str(find_spark_submit()),
+            *local_submit_options(opts.master),
+            *(arg for key, value in confs.items() for arg in ("--conf", f"{key}={value}")),
+            str(REPO / "bench" / "reference_pattern.py"),
+            *(str(base_input), str(WEIGHTS), str(opts.image_size), str(result)),
+        ]
+        _, base_memory, code = spark_submit(command, work / "baseline.log")
         if code != 0:
             print(f"baseline failed (exit {code}); see {work / 'baseline.log'}")
             return 1

@@ -10,13 +10,12 @@
 #                 for runs from a checkout.
 #
 # What it does, on every node (bootstrap actions run on master and core alike):
-#   1. installs with dnf what is missing of:
-#      - python3.11: emr-7.x runs Amazon Linux 2023, whose /usr/bin/python3 stays
-#        3.9; AL2023 packages 3.11 side by side as python3.11, and the job's pins
-#        (numpy 2.4, pandas 2.3, TensorFlow 2.21) need >= 3.11;
-#      - openblas (/usr/lib64/libopenblas.so.0, the library the cluster spec points
-#        Spark MLlib at): without a native LAPACK, MLlib's PCA runs a pure-Java
-#        SVD that returned wrong components on Java 17 (spark/fruits_job/pca.py);
+#   1. installs python3.11 with dnf if missing: emr-7.x runs Amazon Linux 2023,
+#      whose /usr/bin/python3 stays 3.9; AL2023 packages 3.11 side by side as
+#      python3.11, and the job's pins (numpy 2.4, pandas 2.3, TensorFlow 2.21)
+#      need >= 3.11. No native BLAS/LAPACK: the job's PCA does not need one
+#      (spark/fruits_job/pca.py) and it did not make the PCA stage faster
+#      (bench/pca_benchmark.py);
 #   2. creates the venv /opt/fruits-features/venv, the path the cluster spec
 #      gives Spark as PYSPARK_PYTHON;
 #   3. pip installs the pinned requirements into it and imports them once, so a
@@ -29,7 +28,6 @@
 # Overrides, for tests and dry runs on a workstation (EMR sets none of them):
 #   BOOTSTRAP_VENV_DIR        venv location (default /opt/fruits-features/venv)
 #   BOOTSTRAP_PYTHON          interpreter command or path (default python3.11)
-#   BOOTSTRAP_OPENBLAS_LIB    OpenBLAS library checked for (default /usr/lib64/libopenblas.so.0)
 #   BOOTSTRAP_PIP_ARGS        extra arguments for `pip install`, split on spaces
 #   BOOTSTRAP_VERIFY_IMPORTS  modules imported after install, space separated
 set -euo pipefail
@@ -37,8 +35,6 @@ set -euo pipefail
 readonly DEFAULT_VENV_DIR=/opt/fruits-features/venv
 readonly VENV_DIR="${BOOTSTRAP_VENV_DIR:-$DEFAULT_VENV_DIR}"
 readonly PYTHON="${BOOTSTRAP_PYTHON:-python3.11}"
-readonly DEFAULT_OPENBLAS_LIB=/usr/lib64/libopenblas.so.0
-readonly OPENBLAS_LIB="${BOOTSTRAP_OPENBLAS_LIB:-$DEFAULT_OPENBLAS_LIB}"
 readonly VERIFY_IMPORTS="${BOOTSTRAP_VERIFY_IMPORTS:-tensorflow pandas numpy pyarrow PIL}"
 readonly STAMP="$VENV_DIR/.fruits-features-requirements.sha256"
 
@@ -79,16 +75,12 @@ case "$requirements_source" in
         ;;
 esac
 
-packages=()
-command -v "$PYTHON" >/dev/null 2>&1 || packages+=(python3.11 python3.11-pip)
-[[ -e "$OPENBLAS_LIB" ]] || packages+=(openblas)
-if ((${#packages[@]})); then
-    log "installing ${packages[*]} with dnf"
-    as_root dnf install -y "${packages[@]}"
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    log "installing python3.11 python3.11-pip with dnf"
+    as_root dnf install -y python3.11 python3.11-pip
 fi
 command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON still missing after dnf install"
-[[ -e "$OPENBLAS_LIB" ]] || die "$OPENBLAS_LIB still missing after dnf install"
-log "using $(command -v "$PYTHON") and $OPENBLAS_LIB"
+log "using $(command -v "$PYTHON")"
 python_version="$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 log "python $python_version"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -11,8 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fruits_features.config import FEATURE_DIM, PipelineConfig
-from fruits_features.s3_layout import image_class, mode_selects_class
+from fruits_features import output_layout as layout
+from fruits_features.config import PipelineConfig
+from fruits_features.modes import MODES
+from fruits_features.output_layout import FEATURE_DIM, RunFolder
+from fruits_features.s3_layout import image_class
 
 
 class InputCheckError(ValueError):
@@ -33,20 +35,10 @@ def summarize_inputs(keys: Iterable[str], config: PipelineConfig, mode: str) -> 
     """Count the images a mode can select among listed keys (``Training/<class>/<image>``)."""
     per_class: Counter[str] = Counter()
     for key in keys:
-        cls = image_class(key, config)
-        if cls is not None and mode_selects_class(mode, cls):
-            per_class[cls] += 1
+        label = image_class(key, config)
+        if label is not None and MODES[mode].selects(label):
+            per_class[label] += 1
     return InputSummary(images=sum(per_class.values()), classes=dict(sorted(per_class.items())))
-
-
-# Written by download_outputs next to a downloaded run: the S3 URI it was copied from.
-SOURCE_MARKER = "_SOURCE"
-
-
-def downloaded_from(folder: Path) -> str | None:
-    """The S3 URI a downloaded run folder was copied from (None: not downloaded by the DAG)."""
-    marker = folder / SOURCE_MARKER
-    return marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -78,24 +70,13 @@ class OutputReport:
         )
 
 
-def _data_files(folder: Path, suffix: str) -> list[Path]:
-    # Spark's own markers (_SUCCESS, _committed_*) and checksums (.crc) are not data.
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.name.endswith(suffix) and not p.name.startswith(("_", "."))
-    )
-
-
-def parquet_vector_stats(folder: Path, column: str) -> tuple[int, set[int], int]:
+def parquet_vector_stats(parts: list[Path], column: str) -> tuple[int, set[int], int]:
     """Rows, set of list lengths and null vectors of a list column, read batch by batch."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     rows, lengths, nulls = 0, set(), 0
-    for path in _data_files(folder, ".parquet"):
+    for path in parts:
         for batch in pq.ParquetFile(path).iter_batches(columns=[column], batch_size=8192):
             values = batch.column(0)
             rows += len(values)
@@ -106,25 +87,18 @@ def parquet_vector_stats(folder: Path, column: str) -> tuple[int, set[int], int]
     return rows, lengths, nulls
 
 
-def parquet_rows(folder: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in _data_files(folder, ".parquet"))
-
-
-def parquet_value_counts(folder: Path, column: str) -> Counter[str]:
+def parquet_value_counts(parts: list[Path], column: str) -> Counter[str]:
     import pyarrow.parquet as pq
 
     counts: Counter[str] = Counter()
-    for path in _data_files(folder, ".parquet"):
+    for path in parts:
         for batch in pq.ParquetFile(path).iter_batches(columns=[column]):
             counts.update(batch.column(0).to_pylist())
     return counts
 
 
-def csv_rows(folder_or_file: Path) -> tuple[int, list[list[str]]]:
-    """Data rows of a CSV file or a Spark CSV folder (header in each part), and distinct headers."""
-    paths = [folder_or_file] if folder_or_file.is_file() else _data_files(folder_or_file, ".csv")
+def csv_rows(paths: list[Path]) -> tuple[int, list[list[str]]]:
+    """Data rows of CSV files (a Spark CSV folder has a header in each part), distinct headers."""
     rows, headers = 0, []
     for path in paths:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -138,14 +112,14 @@ def csv_rows(folder_or_file: Path) -> tuple[int, list[list[str]]]:
     return rows, headers
 
 
-def validate_output_folder(folder: Path, expected: Expected) -> OutputReport:
+def validate_output_folder(path: Path, expected: Expected) -> OutputReport:
     """Check a downloaded run folder against docs/contract.md; raise listing every problem."""
+    folder = RunFolder(path)
     problems: list[str] = []
-    if not (folder / "_SUCCESS").is_file():
+    if not folder.success.is_file():
         problems.append("_SUCCESS missing: the job did not finish")
-    info_path = folder / "model_info" / "model_info.json"
     try:
-        info: dict[str, Any] = json.loads(info_path.read_text(encoding="utf-8"))
+        info: dict[str, Any] = folder.read_model_info()
     except (OSError, ValueError) as error:
         raise OutputValidationError(
             "; ".join([*problems, f"model_info.json unreadable: {error}"])
@@ -190,37 +164,43 @@ def validate_output_folder(folder: Path, expected: Expected) -> OutputReport:
         problems.append(f"variance_kept {variance_kept} outside (0, 1]")
 
     # Data sets against the counts.
-    rows, lengths, nulls = parquet_vector_stats(folder / "features" / "parquet", "features")
+    rows, lengths, nulls = parquet_vector_stats(
+        folder.parts(layout.FEATURES, layout.PARQUET), layout.VECTOR_COLUMN[layout.FEATURES]
+    )
     if rows != n_features:
         problems.append(f"features/parquet has {rows} rows, counts.features is {n_features}")
     if nulls or (rows and lengths != {FEATURE_DIM}):
         problems.append(f"feature vector sizes {sorted(lengths)} ({nulls} null), expected 1280")
-    rows, lengths, nulls = parquet_vector_stats(folder / "pca" / "parquet", "pca")
+    rows, lengths, nulls = parquet_vector_stats(
+        folder.parts(layout.PCA, layout.PARQUET), layout.VECTOR_COLUMN[layout.PCA]
+    )
     if rows != n_features:
         problems.append(f"pca/parquet has {rows} rows, counts.features is {n_features}")
     if nulls or (rows and lengths != {k}):
         problems.append(f"PCA vector sizes {sorted(lengths)} ({nulls} null), expected {k}")
-    rows, headers = csv_rows(folder / "features" / "csv")
-    if rows != n_features or any(len(h) != 2 + FEATURE_DIM for h in headers):
-        problems.append(f"features/csv: {rows} rows, header widths {[len(h) for h in headers]}")
-    rows, headers = csv_rows(folder / "pca" / "csv")
-    if rows != n_features or any(len(h) != 2 + k for h in headers):
-        problems.append(f"pca/csv: {rows} rows, header widths {[len(h) for h in headers]}")
-    statuses = parquet_value_counts(folder / "metadata" / "parquet", "status")
+    for name, header in (
+        (layout.FEATURES, layout.feature_columns()),
+        (layout.PCA, layout.pca_columns(k)),
+    ):
+        rows, headers = csv_rows(folder.parts(name, layout.CSV))
+        if rows != n_features or any(h != header for h in headers):
+            widths = [len(h) for h in headers]
+            problems.append(
+                f"{name}/csv: {rows} rows, header widths {widths}, {len(header)} wanted"
+            )
+    statuses = parquet_value_counts(folder.parts(layout.METADATA, layout.PARQUET), "status")
     if sum(statuses.values()) != selected or statuses.get("error", 0) != n_errors:
         problems.append(f"metadata/parquet statuses {dict(statuses)} vs {selected} selected")
-    errors_csv = folder / "errors" / "errors.csv"
-    if not errors_csv.is_file():
-        problems.append("errors/errors.csv missing")
+    if not folder.errors_csv.is_file():
+        problems.append(f"{layout.ERRORS_CSV} missing")
     else:
-        rows, headers = csv_rows(errors_csv)
+        rows, headers = csv_rows([folder.errors_csv])
         if rows != n_errors:
-            problems.append(f"errors/errors.csv has {rows} rows, counts.errors is {n_errors}")
-        if headers and headers[0][:4] != ["path", "label", "bytes", "reason"]:
-            problems.append(f"errors/errors.csv header {headers[0]}")
-    variance_csv = folder / "model_info" / "variance.csv"
-    if not variance_csv.is_file() or csv_rows(variance_csv)[0] != k:
-        problems.append(f"model_info/variance.csv missing or not {k} rows")
+            problems.append(f"{layout.ERRORS_CSV} has {rows} rows, counts.errors is {n_errors}")
+        if headers and tuple(headers[0]) != layout.ERROR_COLUMNS:
+            problems.append(f"{layout.ERRORS_CSV} header {headers[0]}")
+    if not folder.variance_csv.is_file() or csv_rows([folder.variance_csv])[0] != k:
+        problems.append(f"{layout.VARIANCE_CSV} missing or not {k} rows")
 
     if problems:
         raise OutputValidationError("; ".join(problems))

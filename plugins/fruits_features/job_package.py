@@ -70,3 +70,12 @@ def artifact_files(project_dir: Path, build_dir: Path) -> dict[str, Path]:
     files = source_files(project_dir)
     files[JOB_ZIP_NAME] = build_job_zip(project_dir, build_dir)
     return files
+
+
+if __name__ == "__main__":
+    # python -m fruits_features.job_package [DEST_DIR]: build the job zip (make job-zip).
+    import sys
+
+    dest = Path(sys.argv[1] if len(sys.argv) > 1 else "build")
+    dest.mkdir(parents=True, exist_ok=True)
+    print(build_job_zip(Path(__file__).resolve().parents[2], dest))

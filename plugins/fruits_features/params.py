@@ -8,14 +8,12 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from fruits_features.config import ENGINES, FEATURE_DIM, MODES, PipelineConfig
+from fruits_features.config import PipelineConfig
+from fruits_features.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
+from fruits_features.modes import MODES
 
-MINI_IMAGES = 300
-MODE_LABELS = {
-    "mini": "mini: 300 Apple images (a fixed selection, for smoke tests)",
-    "apples": "apples: every Apple* image (~6,400 in full Fruits-360)",
-    "full": "full: every image (67,692 in full Fruits-360)",
-}
+# The keys a run conf may hold: the params below.
+PARAM_NAMES = ("mode", "pca_components", "limit", "engine")
 
 
 class RunParamsError(ValueError):
@@ -27,17 +25,17 @@ class RunParams:
     mode: str
     pca_components: int
     limit: int | None = None
-    engine: str = "onnxruntime"
+    engine: str = DEFAULT_ENGINE
 
 
 def dag_params(config: PipelineConfig) -> dict[str, Param]:
     """Params of the DAG; defaults are what a scheduled run processes."""
     return {
         "mode": Param(
-            config.scheduled_mode,
+            config.runs.scheduled_mode,
             type="string",
             enum=list(MODES),
-            values_display=MODE_LABELS,
+            values_display={mode.name: mode.label for mode in MODES.values()},
             title="Mode",
             description=(
                 "Which images of <input>/Training/ to process. mini = 300 Apple images; "
@@ -46,7 +44,7 @@ def dag_params(config: PipelineConfig) -> dict[str, Param]:
             ),
         ),
         "pca_components": Param(
-            config.pca_components,
+            config.runs.pca_components,
             type="integer",
             minimum=1,
             maximum=FEATURE_DIM,
@@ -67,14 +65,10 @@ def dag_params(config: PipelineConfig) -> dict[str, Param]:
             ),
         ),
         "engine": Param(
-            config.engine,
+            config.runs.engine,
             type="string",
             enum=list(ENGINES),
-            values_display={
-                "onnxruntime": "onnxruntime: fastest, converted from the Keras model (default)",
-                "tensorflow": "tensorflow: the Keras reference",
-                "openvino": "openvino: converted from the Keras model",
-            },
+            values_display=ENGINES,
             title="Inference engine",
             description=(
                 "How MobileNetV2 runs in the Spark workers. Every engine uses the same weights "
@@ -90,7 +84,7 @@ def parse_run_params(params: Mapping[str, Any], conf: Mapping[str, Any] | None =
     An unknown key in the run conf is an error: ``{"mdoe": "mini"}`` would otherwise start
     an expensive ``full`` run.
     """
-    unknown = sorted(set(conf or {}) - {"mode", "pca_components", "limit", "engine"})
+    unknown = sorted(set(conf or {}) - set(PARAM_NAMES))
     if unknown:
         raise RunParamsError(f"unknown run conf key(s): {', '.join(unknown)}")
     mode = params.get("mode")
@@ -102,13 +96,7 @@ def parse_run_params(params: Mapping[str, Any], conf: Mapping[str, Any] | None =
     limit = params.get("limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise RunParamsError(f"limit must be empty or an integer >= 1, got {limit!r}")
-    engine = params.get("engine", "onnxruntime")
+    engine = params.get("engine", DEFAULT_ENGINE)
     if engine not in ENGINES:
         raise RunParamsError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     return RunParams(mode=mode, pca_components=k, limit=limit, engine=engine)
-
-
-def planned_image_count(mode: str, available: int, limit: int | None) -> int:
-    """How many images the job will select (contract: mini = min(300, available), then limit)."""
-    count = min(MINI_IMAGES, available) if mode == "mini" else available
-    return count if limit is None else min(count, limit)

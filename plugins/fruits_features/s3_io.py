@@ -11,17 +11,17 @@ from pathlib import Path
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from fruits_features.config import PipelineConfig
+from fruits_features.output_layout import SUCCESS
 from fruits_features.s3_layout import relative_key
 
 log = logging.getLogger(__name__)
 
 # Many small objects (images, Spark part files): latency-bound, so a few in flight at once.
 TRANSFER_THREADS = 8
-SUCCESS_MARKER = "_SUCCESS"
 
 
 def s3_hook(config: PipelineConfig) -> S3Hook:
-    return S3Hook(aws_conn_id=config.aws_conn_id, region_name=config.region)
+    return S3Hook(aws_conn_id=config.storage.aws_conn_id, region_name=config.storage.region)
 
 
 def list_keys(hook: S3Hook, bucket: str, prefix: str) -> list[str]:
@@ -66,11 +66,9 @@ def upload_folder(hook: S3Hook, folder: Path, bucket: str, prefix: str) -> int:
     Local-filesystem checksums (``.crc``) are left behind: they mean nothing on S3.
     """
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".crc"))
-    data = [p for p in files if p.name != SUCCESS_MARKER]
+    data = [p for p in files if p.name != SUCCESS]
     # Inner markers (one per Spark output folder) first, the top-level one strictly last.
-    markers = sorted(
-        (p for p in files if p.name == SUCCESS_MARKER), key=lambda p: p.parent == folder
-    )
+    markers = sorted((p for p in files if p.name == SUCCESS), key=lambda p: p.parent == folder)
 
     def put(path: Path) -> None:
         key = prefix + path.relative_to(folder).as_posix()

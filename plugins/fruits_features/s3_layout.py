@@ -5,7 +5,8 @@ Layout (``<x>`` are config prefixes)::
     s3://<bucket>/<input_prefix>/Training/<class>/<image>      input
     s3://<bucket>/<output_prefix>/<mode>/<run_key>/             this run's outputs
     s3://<bucket>/<artifacts_prefix>/<run_key>/<file>           code, bootstrap, weights of the run
-    s3://<bucket>/<log_prefix>/                                 EMR LogUri
+
+The layout below a run's output prefix is in ``output_layout``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from fruits_features import output_layout
 from fruits_features.config import PipelineConfig
+from fruits_features.modes import MODES
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-APPLE_CLASS_PREFIX = "Apple"
 
 ENTRY_POINT_NAME = "process_fruits_data.py"
 JOB_ZIP_NAME = "fruits_job.zip"
@@ -50,14 +52,12 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 def training_prefix(config: PipelineConfig) -> str:
-    return f"{config.input_prefix}/Training/"
+    return f"{config.storage.input_prefix}/Training/"
 
 
 def listing_prefix(config: PipelineConfig, mode: str) -> str:
     """Narrowest S3 prefix holding the images a mode may select (S3 filters by prefix)."""
-    if mode in ("mini", "apples"):
-        return training_prefix(config) + APPLE_CLASS_PREFIX
-    return training_prefix(config)
+    return training_prefix(config) + MODES[mode].class_prefix
 
 
 def image_class(key: str, config: PipelineConfig) -> str | None:
@@ -74,10 +74,6 @@ def image_class(key: str, config: PipelineConfig) -> str | None:
     return parts[-2]
 
 
-def mode_selects_class(mode: str, class_name: str) -> bool:
-    return mode == "full" or class_name.startswith(APPLE_CLASS_PREFIX)
-
-
 @dataclass(frozen=True)
 class RunLayout:
     """Keys and URIs of one run."""
@@ -88,7 +84,6 @@ class RunLayout:
     input_prefix: str
     output_prefix: str  # "<output_prefix>/<mode>/<run_key>/"
     artifacts_prefix: str  # "<artifacts_prefix>/<run_key>/"
-    log_prefix: str  # "<log_prefix>/"
 
     @property
     def input_uri(self) -> str:
@@ -102,11 +97,13 @@ class RunLayout:
 
     @property
     def pca_uri(self) -> str:
-        return s3_uri(self.bucket, self.output_prefix + "pca/parquet/")
+        return s3_uri(
+            self.bucket, f"{self.output_prefix}{output_layout.PCA}/{output_layout.PARQUET}/"
+        )
 
     @property
-    def log_uri(self) -> str:
-        return s3_uri(self.bucket, self.log_prefix)
+    def report_prefix(self) -> str:
+        return f"{self.output_prefix}{output_layout.REPORT}/"
 
     def artifact_key(self, name: str) -> str:
         return self.artifacts_prefix + name
@@ -116,21 +113,15 @@ class RunLayout:
 
 
 def run_layout(config: PipelineConfig, mode: str, key: str) -> RunLayout:
+    storage = config.storage
     return RunLayout(
-        bucket=config.bucket,
+        bucket=storage.bucket,
         mode=mode,
         run_key=key,
-        input_prefix=config.input_prefix,
-        output_prefix=f"{config.output_prefix}/{mode}/{key}/",
-        artifacts_prefix=f"{config.artifacts_prefix}/{key}/",
-        log_prefix=f"{config.log_prefix}/",
+        input_prefix=storage.input_prefix,
+        output_prefix=f"{storage.output_prefix}/{mode}/{key}/",
+        artifacts_prefix=f"{storage.artifacts_prefix}/{key}/",
     )
-
-
-def step_log_uri(log_uri: str, cluster_id: str, step_id: str) -> str:
-    """Where EMR writes a step's logs: ``<LogUri><cluster id>/steps/<step id>/``."""
-    base = log_uri if log_uri.endswith("/") else log_uri + "/"
-    return f"{base}{cluster_id}/steps/{step_id}/"
 
 
 def relative_key(key: str, prefix: str) -> PurePosixPath:

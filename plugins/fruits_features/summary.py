@@ -6,31 +6,20 @@ python -m fruits_features.summary results/mini/<run>  # that run
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from fruits_features.checks import (
-    Expected,
-    OutputValidationError,
-    downloaded_from,
-    validate_output_folder,
-)
+from fruits_features.checks import Expected, OutputValidationError, validate_output_folder
+from fruits_features.output_layout import RunFolder, find_runs
 
 
-def run_folders(results: Path) -> list[Path]:
-    """Every downloaded run under results/, oldest first."""
-    infos = results.glob("**/model_info/model_info.json")
-    return sorted((p.parent.parent for p in infos), key=lambda p: p.stat().st_mtime)
-
-
-def describe(folder: Path) -> str:
-    info = json.loads((folder / "model_info" / "model_info.json").read_text())
+def describe(folder: RunFolder) -> str:
+    info = folder.read_model_info()
     report = validate_output_folder(
-        folder, Expected(mode=info["mode"], pca_components=info["pca_components"])
+        folder.root, Expected(mode=info["mode"], pca_components=info["pca_components"])
     )
     features = info["stages"].get("features", {})
-    location = downloaded_from(folder) or info["output"]
+    location = folder.downloaded_from() or info["output"]
     return "\n".join(
         [
             f"run        {info['run_id']} (mode {info['mode']}, engine {info['engine']})",
@@ -40,27 +29,27 @@ def describe(folder: Path) -> str:
             f"speed      {features.get('images_per_second', 0):.1f} images/s (feature stage), "
             f"{report.duration_seconds:.0f} s in Spark",
             f"outputs    {location}",
-            f"local copy {folder}",
+            f"local copy {folder.root}",
         ]
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    target = Path(args[0] if args else "results")
-    if (target / "model_info" / "model_info.json").is_file():
+    target = RunFolder(Path(args[0] if args else "results"))
+    if target.is_run():
         folder = target
     else:
-        runs = run_folders(target)
+        runs = find_runs(target.root)
         if not runs:
-            print(f"no run found under {target}", file=sys.stderr)
+            print(f"no run found under {target.root}", file=sys.stderr)
             return 1
         folder = runs[-1]
-        print(f"{len(runs)} run(s) under {target}; newest:")
+        print(f"{len(runs)} run(s) under {target.root}; newest:")
     try:
         print(describe(folder))
     except OutputValidationError as exc:
-        print(f"{folder}: outputs do not validate: {exc}", file=sys.stderr)
+        print(f"{folder.root}: outputs do not validate: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import tempfile
@@ -13,15 +12,17 @@ from typing import Any
 from airflow.sdk import Asset, get_current_context, task
 
 from fruits_features.checks import (
-    SOURCE_MARKER,
     Expected,
     InputCheckError,
     summarize_inputs,
     validate_output_folder,
 )
-from fruits_features.config import config_at_run_time, config_from_snapshot
+from fruits_features.compute import compute_backend
+from fruits_features.config import CoreSettings, config_at_run_time, config_from_snapshot
 from fruits_features.job_package import artifact_files
-from fruits_features.params import parse_run_params, planned_image_count
+from fruits_features.modes import MODES
+from fruits_features.output_layout import RunFolder
+from fruits_features.params import parse_run_params
 from fruits_features.plan import build_plan
 from fruits_features.s3_io import download_prefix, list_keys, s3_hook
 from fruits_features.s3_layout import listing_prefix, run_key, run_layout, split_s3_uri
@@ -50,12 +51,13 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
             config.compute,
             dag_compute,
         )
-        config = dataclasses.replace(config, compute=dag_compute)
+        config = config.replace(CoreSettings, compute=dag_compute)
     dag_run = context["dag_run"]
     run_params = parse_run_params(context["params"], dag_run.conf)
     run_id = context["run_id"]
     key = run_key(run_id)
     layout = run_layout(config, run_params.mode, key)
+    bucket = config.storage.bucket
     log.info(
         "Run %s: mode %s, K %s, limit %s, compute %s, bucket %s",
         run_id,
@@ -63,11 +65,11 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
         run_params.pca_components,
         run_params.limit,
         config.compute,
-        config.bucket,
+        bucket,
     )
 
     hook = s3_hook(config)
-    if list_keys(hook, config.bucket, layout.output_prefix):
+    if list_keys(hook, bucket, layout.output_prefix):
         raise InputCheckError(
             f"{layout.output_uri}/ already holds objects: refusing to overwrite an earlier run"
         )
@@ -76,13 +78,13 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
         raise InputCheckError(f"{results} already exists: refusing to overwrite an earlier run")
 
     prefix = listing_prefix(config, run_params.mode)
-    summary = summarize_inputs(list_keys(hook, config.bucket, prefix), config, run_params.mode)
+    summary = summarize_inputs(list_keys(hook, bucket, prefix), config, run_params.mode)
     if summary.images == 0:
         raise InputCheckError(
-            f"no image for mode {run_params.mode} under s3://{config.bucket}/{prefix}"
+            f"no image for mode {run_params.mode} under s3://{bucket}/{prefix}"
             " (expected Training/<class>/<image>.jpg|.jpeg|.png)"
         )
-    planned = planned_image_count(run_params.mode, summary.images, run_params.limit)
+    planned = MODES[run_params.mode].planned_images(summary.images, run_params.limit)
     if run_params.pca_components > planned:
         raise InputCheckError(
             f"pca_components {run_params.pca_components} > the {planned} images this run would"
@@ -129,7 +131,7 @@ def download_outputs(plan: dict[str, Any]) -> str:
     count = download_prefix(s3_hook(config), plan["bucket"], plan["output_prefix"], target)
     # Where this copy came from: model_info's "output" is where the job wrote, which for the
     # local compute path is a staging folder that no longer exists.
-    (target / SOURCE_MARKER).write_text(plan["output_uri"] + "\n", encoding="utf-8")
+    RunFolder(target).source_marker.write_text(plan["output_uri"] + "\n", encoding="utf-8")
     log.info("Downloaded %d files from %s/ to %s", count, plan["output_uri"], target)
     return str(target)
 
@@ -158,28 +160,16 @@ def validate_outputs(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(**TRANSFER_RETRIES)
-def build_run_report(plan: dict[str, Any], cluster_id: str | None = None) -> str:
-    """HTML report of the run (plots, quality, throughput, cost), in the results and on S3."""
+def build_run_report(plan: dict[str, Any], compute: dict[str, Any] | None = None) -> str:
+    """HTML report of the run (plots, quality, throughput, what the compute adds, e.g. cost),
+    in the results and on S3. ``compute``: the backend segment's ``report_inputs``."""
     # matplotlib is heavy: import it when a report is built, not when the DAG is parsed.
-    from fruits_features.report import EmrRunInfo, build_report
+    from fruits_features.report import build_report
 
     config = config_from_snapshot(plan["config"])
-    emr = None
-    if cluster_id:
-        from airflow.providers.amazon.aws.hooks.emr import EmrHook
-
-        client = EmrHook(aws_conn_id=config.aws_conn_id, region_name=config.region).conn
-        emr = EmrRunInfo.from_emr(
-            client.describe_cluster(ClusterId=cluster_id)["Cluster"],
-            client.list_instance_groups(ClusterId=cluster_id)["InstanceGroups"],
-        )
-    files = build_report(
-        Path(plan["results_dir"]),
-        emr=emr,
-        hourly_prices_usd=config.hourly_prices,
-        input_uri=plan["input_uri"],
-    )
-    prefix = plan["output_prefix"] + "report/"
+    section = compute_backend(plan["compute"]).report_section(plan, **(compute or {}))
+    files = build_report(Path(plan["results_dir"]), compute=section, input_uri=plan["input_uri"])
+    prefix = run_layout(config, plan["mode"], plan["run_key"]).report_prefix
     hook = s3_hook(config)
     for path in files.paths:
         hook.load_file(

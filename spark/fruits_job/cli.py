@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 from fruits_job.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
-from fruits_job.selection import MODES
+from fruits_job.modes import MODES
 
 PROG = "process_fruits_data"
 
@@ -47,7 +47,7 @@ def _image_size(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    modes = "; ".join(f"{name}: {text}" for name, text in MODES.items())
+    modes = "; ".join(f"{mode.name}: {mode.description}" for mode in MODES.values())
     parser = _Parser(
         prog=PROG,
         description="MobileNetV2 features + PCA over Fruits-360 images (docs/contract.md).",
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--engine",
-        choices=ENGINES,
+        choices=list(ENGINES),
         default=DEFAULT_ENGINE,
         help="tensorflow is the reference; the others run a graph converted from it",
     )

@@ -21,6 +21,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -30,17 +31,9 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FEATURE_DIM = 1280
-ENGINES = ("onnxruntime", "tensorflow", "openvino")
 DEFAULT_ENGINE = "onnxruntime"
 ONNX_OPSET = 17
 _INPUT, _OUTPUT = "images", "features"
-
-# Python modules each engine needs on the driver (to prepare) and in the workers (to run).
-_DRIVER_MODULES = {
-    "tensorflow": ("tensorflow",),
-    "onnxruntime": ("tensorflow", "tf2onnx", "onnxruntime"),
-    "openvino": ("tensorflow", "tf2onnx", "openvino"),
-}
 
 Engine = Callable[[np.ndarray], np.ndarray]
 
@@ -51,7 +44,9 @@ class EngineUnavailableError(RuntimeError):
 
 def check_engine_installed(name: str) -> None:
     """Fail early, on the driver, with the package to install."""
-    missing = [m for m in _DRIVER_MODULES[name] if importlib.util.find_spec(m) is None]
+    spec = ENGINES[name]
+    wanted = dict.fromkeys((*spec.driver_modules, *spec.worker_modules))
+    missing = [m for m in wanted if importlib.util.find_spec(m) is None]
     if missing:
         raise EngineUnavailableError(
             f"engine {name!r} needs the Python package(s) {', '.join(missing)}, "
@@ -126,11 +121,6 @@ def export_onnx(weights_path: str, image_size: int) -> bytes:
 
 # Part of the cache key: bump it when an export above changes what it produces.
 _EXPORT_REVISION = 2
-_EXPORTS: dict[str, tuple[Callable[[str, int], bytes], str]] = {
-    "tensorflow": (export_tensorflow_graph, "tf.pb"),
-    "onnxruntime": (export_onnx, f"op{ONNX_OPSET}.onnx"),
-    "openvino": (export_onnx, f"op{ONNX_OPSET}.onnx"),
-}
 
 
 def prepare_model(engine: str, weights: bytes, image_size: int) -> bytes:
@@ -139,18 +129,18 @@ def prepare_model(engine: str, weights: bytes, image_size: int) -> bytes:
     Exports are cached on local disk by weights SHA-256, image size and
     converter versions: local reruns (tests, benchmarks) export once.
     """
-    export, suffix = _EXPORTS[engine]
+    spec = ENGINES[engine]
     sha = hashlib.sha256(weights).hexdigest()
     versions = f"tf{_version('tensorflow-cpu')}-tf2onnx{_version('tf2onnx')}"
     cache_dir = Path(tempfile.gettempdir()) / "fruits_job_cache"
-    name = f"mobilenet_v2-{sha[:16]}-{image_size}px-{versions}-r{_EXPORT_REVISION}-{suffix}"
+    name = f"mobilenet_v2-{sha[:16]}-{image_size}px-{versions}-r{_EXPORT_REVISION}-{spec.artifact}"
     cached = cache_dir / name
     if cached.is_file():
         return cached.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         weights_path = os.path.join(tmp, "mobilenet_v2.weights.h5")
         Path(weights_path).write_bytes(weights)
-        graph = export(weights_path, image_size)
+        graph = spec.export(weights_path, image_size)
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
     partial.write_bytes(graph)
@@ -158,7 +148,7 @@ def prepare_model(engine: str, weights: bytes, image_size: int) -> bytes:
     return graph
 
 
-def _tensorflow_engine(model: bytes, image_size: int, threads: int) -> Engine:
+def _tensorflow_engine(model: bytes, threads: int) -> Engine:
     import tensorflow as tf
 
     # Must happen before TensorFlow runs its first op in this process; Spark's
@@ -175,7 +165,7 @@ def _tensorflow_engine(model: bytes, image_size: int, threads: int) -> Engine:
     return lambda batch: infer(tf.constant(batch, dtype=tf.float32)).numpy()
 
 
-def _onnxruntime_engine(model: bytes, image_size: int, threads: int) -> Engine:
+def _onnxruntime_engine(model: bytes, threads: int) -> Engine:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -194,7 +184,7 @@ def _onnxruntime_engine(model: bytes, image_size: int, threads: int) -> Engine:
     return infer
 
 
-def _openvino_engine(model: bytes, image_size: int, threads: int) -> Engine:
+def _openvino_engine(model: bytes, threads: int) -> Engine:
     import openvino as ov
 
     compiled = ov.Core().compile_model(
@@ -218,15 +208,55 @@ def _openvino_engine(model: bytes, image_size: int, threads: int) -> Engine:
     return infer
 
 
-_BUILDERS: dict[str, Callable[[bytes, int, int], Engine]] = {
-    "tensorflow": _tensorflow_engine,
-    "onnxruntime": _onnxruntime_engine,
-    "openvino": _openvino_engine,
+@dataclass(frozen=True)
+class EngineSpec:
+    """One inference engine: how the driver prepares its graph and a worker runs it."""
+
+    name: str
+    # Driver side: (weights path, image size) -> the bytes broadcast to the workers.
+    export: Callable[[str, int], bytes]
+    # File suffix of the exported graph in the export cache.
+    artifact: str
+    # Worker side: (graph bytes, threads) -> a callable on batches.
+    build: Callable[[bytes, int], Engine]
+    # Python modules the driver needs to export, and the workers to run.
+    driver_modules: tuple[str, ...]
+    worker_modules: tuple[str, ...]
+
+
+ENGINES: dict[str, EngineSpec] = {
+    spec.name: spec
+    for spec in (
+        EngineSpec(
+            "onnxruntime",
+            export_onnx,
+            f"op{ONNX_OPSET}.onnx",
+            _onnxruntime_engine,
+            ("tensorflow", "tf2onnx"),
+            ("onnxruntime",),
+        ),
+        EngineSpec(
+            "tensorflow",
+            export_tensorflow_graph,
+            "tf.pb",
+            _tensorflow_engine,
+            ("tensorflow",),
+            ("tensorflow",),
+        ),
+        EngineSpec(
+            "openvino",
+            export_onnx,
+            f"op{ONNX_OPSET}.onnx",
+            _openvino_engine,
+            ("tensorflow", "tf2onnx"),
+            ("openvino",),
+        ),
+    )
 }
 
 
-def build_engine(name: str, model: bytes, image_size: int, threads: int) -> Engine:
+def build_engine(name: str, model: bytes, threads: int) -> Engine:
     """Worker side: a callable batch (N, S, S, 3) float32 → (N, 1280) float32."""
-    if name not in _BUILDERS:
+    if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
-    return _BUILDERS[name](model, image_size, threads)
+    return ENGINES[name].build(model, threads)

@@ -45,7 +45,7 @@ _ENGINES: dict[InferenceSettings, Engine] = {}
 def get_engine(settings: InferenceSettings, model: Broadcast) -> Engine:
     engine = _ENGINES.get(settings)
     if engine is None:
-        engine = build_engine(settings.engine, model.value, settings.image_size, settings.threads)
+        engine = build_engine(settings.engine, model.value, settings.threads)
         _ENGINES[settings] = engine
     return engine
 

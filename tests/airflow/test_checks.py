@@ -10,7 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from fruits_features import output_layout as layout
 from fruits_features.checks import Expected, OutputValidationError, validate_output_folder
+from fruits_features.output_layout import RunFolder
 
 K = 3
 IMAGES, ERRORS = 7, 2
@@ -25,12 +27,17 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         writer.writerows(rows)
 
 
-def make_run(folder: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280) -> Path:
+def make_run(path: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280) -> Path:
     """A small but complete run folder: two part files per data set, like Spark writes."""
+    folder = RunFolder(path)
     ok = images - errors
     paths = [f"s3://b/in/Training/Apple A/{i}.jpg" for i in range(images)]
     halves = [range(0, ok // 2), range(ok // 2, ok)]
-    for name, column, width in (("features", "features", dim), ("pca", "pca", k)):
+    for name, width, header in (
+        (layout.FEATURES, dim, layout.feature_columns()[: 2 + dim]),
+        (layout.PCA, k, layout.pca_columns(k)),
+    ):
+        column = layout.VECTOR_COLUMN[name]
         for part, rows in enumerate(halves):
             table = pa.table(
                 {
@@ -39,36 +46,30 @@ def make_run(folder: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280) -> Pa
                     column: [[0.5] * width for _ in rows],
                 }
             )
-            target = folder / name / "parquet" / f"part-0000{part}.snappy.parquet"
+            target = folder.dataset(name, layout.PARQUET) / f"part-0000{part}.snappy.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, target)
-        (folder / name / "parquet" / "_SUCCESS").touch()
-        prefix = "f" if name == "features" else "pc"
-        header = ["path", "label"] + [
-            f"f{i:04d}" if name == "features" else f"pc{i + 1:03d}" for i in range(width)
-        ]
-        del prefix
-        for part, rows in enumerate(halves):
             _write_csv(
-                folder / name / "csv" / f"part-0000{part}.csv",
+                folder.dataset(name, layout.CSV) / f"part-0000{part}.csv",
                 header,
                 [[paths[i], "Apple A"] + [0.5] * width for i in rows],
             )
+        (folder.dataset(name, layout.PARQUET) / layout.SUCCESS).touch()
     statuses = ["ok"] * ok + ["error"] * errors
     meta = pa.table(
         {"path": paths, "label": ["Apple A"] * images, "bytes": [10] * images, "status": statuses}
     )
-    (folder / "metadata" / "parquet").mkdir(parents=True, exist_ok=True)
-    pq.write_table(meta, folder / "metadata" / "parquet" / "part-00000.parquet")
+    folder.dataset(layout.METADATA, layout.PARQUET).mkdir(parents=True, exist_ok=True)
+    pq.write_table(meta, folder.dataset(layout.METADATA, layout.PARQUET) / "part-00000.parquet")
     _write_csv(
-        folder / "errors" / "errors.csv",
-        ["path", "label", "bytes", "reason"],
+        folder.errors_csv,
+        list(layout.ERROR_COLUMNS),
         [[paths[ok + i], "Apple A", 10, "cannot identify image file"] for i in range(errors)],
     )
     cumulative = [round(0.3 * (i + 1), 3) for i in range(k)]
     _write_csv(
-        folder / "model_info" / "variance.csv",
-        ["component", "explained_variance", "cumulative_variance"],
+        folder.variance_csv,
+        list(layout.VARIANCE_COLUMNS),
         [[i + 1, 0.3, c] for i, c in enumerate(cumulative)],
     )
     info = {
@@ -88,13 +89,13 @@ def make_run(folder: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280) -> Pa
         "variance_kept": cumulative[-1],
         "duration_seconds": 3.5,
     }
-    (folder / "model_info" / "model_info.json").write_text(json.dumps(info))
-    (folder / "_SUCCESS").touch()
-    return folder
+    folder.model_info.write_text(json.dumps(info))
+    folder.success.touch()
+    return path
 
 
 def _edit_info(folder: Path, **changes) -> None:
-    path = folder / "model_info" / "model_info.json"
+    path = RunFolder(folder).model_info
     info = json.loads(path.read_text())
     for key, value in changes.items():
         if key in info.get("counts", {}):
@@ -125,13 +126,13 @@ def _problem(folder: Path, expected: Expected = EXPECTED) -> str:
 
 def test_missing_success_marker(tmp_path):
     folder = make_run(tmp_path)
-    (folder / "_SUCCESS").unlink()
+    RunFolder(folder).success.unlink()
     assert "_SUCCESS" in _problem(folder)
 
 
 def test_missing_model_info(tmp_path):
     folder = make_run(tmp_path)
-    (folder / "model_info" / "model_info.json").unlink()
+    RunFolder(folder).model_info.unlink()
     assert "model_info.json" in _problem(folder)
 
 
@@ -161,7 +162,7 @@ def test_wrong_pca_width(tmp_path):
 
 def test_errors_csv_must_match_count(tmp_path):
     folder = make_run(tmp_path)
-    _write_csv(folder / "errors" / "errors.csv", ["path", "label", "bytes", "reason"], [])
+    _write_csv(RunFolder(folder).errors_csv, list(layout.ERROR_COLUMNS), [])
     assert "errors/errors.csv has 0 rows, counts.errors is 2" in _problem(folder)
 
 
@@ -177,6 +178,6 @@ def test_outputs_of_another_request(tmp_path):
 
 def test_missing_data_set(tmp_path):
     folder = make_run(tmp_path)
-    for part in (folder / "pca" / "parquet").iterdir():
+    for part in RunFolder(folder).dataset(layout.PCA, layout.PARQUET).iterdir():
         part.unlink()
     assert "pca/parquet has 0 rows" in _problem(folder)

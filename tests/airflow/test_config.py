@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
+import pydantic
 import pytest
 
-from fruits_features import config as config_module
+from fruits_features.compute.emr import EmrSettings
+from fruits_features.compute.local import LocalSettings
 from fruits_features.config import (
-    FIELD_NAMES,
     ConfigError,
-    PipelineConfig,
     build_config,
     collect_settings,
     config_at_parse_time,
     config_from_snapshot,
     env_name,
+    setting_fields,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,34 +24,40 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_defaults_are_the_reference_deployment():
     config = build_config({})
-    assert config == PipelineConfig()
-    assert (config.compute, config.region, config.bucket) == (
+    emr = config.group(EmrSettings)
+    assert (config.compute, config.storage.region, config.storage.bucket) == (
         "emr",
         "eu-west-1",
         "fruits-features-eu-west-1",
     )
-    assert (config.emr_release, config.core_instance_count, config.core_instance_type) == (
+    assert (emr.emr_release, emr.core_instance_count, emr.core_instance_type) == (
         "emr-7.11.0",
         2,
         "m5.2xlarge",
     )
-    assert (config.schedule, config.schedule_timezone, config.scheduled_mode) == (
+    runs = config.runs
+    assert (runs.schedule, runs.schedule_timezone, runs.scheduled_mode) == (
         "0 2 * * *",
         "Europe/Paris",
         "full",
     )
-    assert config.sensor_deferrable is True
-    assert config.idle_timeout_seconds == 3600
-    assert config.step_poll_seconds == 60
-    assert config.pca_components == 50
-    assert config.local_spark_master == "local[2]"
-    assert Path(config.project_dir) == REPO
+    assert emr.sensor_deferrable is True
+    assert emr.idle_timeout_seconds == 3600
+    assert config.core.step_poll_seconds == 60
+    assert runs.pca_components == 50
+    assert config.group(LocalSettings).local_spark_master == "local[2]"
+    assert config.project_path == REPO
     assert config.results_path == REPO / "results"
 
 
 def test_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        PipelineConfig().bucket = "other"  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        build_config({}).storage.bucket = "other"  # type: ignore[misc]
+
+
+def test_setting_names_are_unique_across_groups():
+    names = [name for _, name, _ in setting_fields()]
+    assert len(names) == len(set(names))
 
 
 def test_values_are_parsed_and_normalised():
@@ -65,11 +71,12 @@ def test_values_are_parsed_and_normalised():
             "results_dir": "/data/results",
         }
     )
+    emr = config.group(EmrSettings)
     assert config.compute == "local"
-    assert config.core_instance_count == 5
-    assert config.sensor_deferrable is False
-    assert config.output_prefix == "a/b"
-    assert config.subnet_id == "subnet-0123abcd"
+    assert emr.core_instance_count == 5
+    assert emr.sensor_deferrable is False
+    assert config.storage.output_prefix == "a/b"
+    assert emr.subnet_id == "subnet-0123abcd"
     assert config.results_path == Path("/data/results")
 
 
@@ -118,9 +125,9 @@ def test_precedence_variable_over_env_over_default():
     variables = {"fruits_bucket": "from-variable"}
     values, origins = collect_settings(environ, variables.get)
     config = build_config(values, origins)
-    assert config.bucket == "from-variable"
-    assert config.region == "us-west-2"
-    assert config.log_prefix == PipelineConfig().log_prefix
+    assert config.storage.bucket == "from-variable"
+    assert config.storage.region == "us-west-2"
+    assert config.group(EmrSettings) == build_config({}).group(EmrSettings)
     assert origins["bucket"] == "Variable fruits_bucket"
 
 
@@ -134,7 +141,7 @@ def test_parse_time_reads_env_backed_variables_first():
 def test_blank_values_count_as_unset():
     # docker-compose passes `FRUITS_X:` through as an empty string
     assert config_at_parse_time({"FRUITS_BUCKET": "", "FRUITS_CORE_INSTANCE_COUNT": " "}) == (
-        PipelineConfig()
+        build_config({})
     )
 
 
@@ -151,8 +158,5 @@ def test_snapshot_round_trip():
     assert config_from_snapshot(config.as_dict()) == config
 
 
-def test_every_setting_is_documented_by_name():
-    # The FRUITS_* names are also read from this module's text by tests/infra.
-    doc = config_module.__doc__ or ""
-    missing = [env_name(name) for name in FIELD_NAMES if env_name(name) not in doc]
-    assert not missing
+def test_every_setting_has_a_description():
+    assert all(info.description for _, _, info in setting_fields())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DAG_FILE = REPO / "dags" / "fruits_features.py"
+DAG_FILE = REPO / "dags" / "fruits_features_dag.py"
 
 EMR_GRAPH = {
     # task: upstream task ids (check_inputs feeds every task its part of the plan)

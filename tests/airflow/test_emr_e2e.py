@@ -16,7 +16,7 @@ from tests.airflow.conftest import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_db"), QUIET_TEST_CLIENT]
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "fruits_features.py"
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "fruits_features_dag.py"
 
 
 def load_emr_dag(monkeypatch):

@@ -7,12 +7,8 @@ import sys
 
 import pytest
 
-from fruits_features.local_compute import (
-    SparkJobError,
-    find_spark_submit,
-    last_error_line,
-    run_streaming,
-)
+from fruits_features.compute.local import SparkJobError, last_error_line, run_streaming
+from fruits_features.job_invocation import find_spark_submit
 
 
 def test_spark_submit_is_found_next_to_this_interpreter():

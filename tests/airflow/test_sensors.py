@@ -34,7 +34,7 @@ def cluster_id(monkeypatch, moto_server) -> str:
 
 
 def make_sensor(cluster_id: str):
-    from fruits_features.sensors import EmrStepWatchSensor
+    from fruits_features.compute.emr_sensor import EmrStepWatchSensor
 
     return EmrStepWatchSensor(
         task_id="watch_step",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -22,8 +21,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from fruits_features.config import PipelineConfig
-from fruits_features.emr_spec import EMR_OPENBLAS
+from fruits_features.compute.emr import EmrSettings
+from fruits_features.config import build_config
+from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bootstrap" / "install_dependencies.sh"
@@ -52,9 +52,7 @@ def test_bash_parses_the_script():
 
 
 def test_shellcheck_passes():
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck is not installed (CI installs it from .ci/apt-packages.txt)")
+    shellcheck = require_tool("shellcheck")
     result = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -71,11 +69,7 @@ def test_script_installs_into_the_venv_the_cluster_uses():
 
 
 def test_cluster_config_points_pyspark_at_that_venv():
-    assert PipelineConfig().emr_python == f"{VENV_PATH}/bin/python"
-
-
-def test_script_installs_the_openblas_the_cluster_points_mllib_at():
-    assert f"DEFAULT_OPENBLAS_LIB={EMR_OPENBLAS}\n" in SCRIPT.read_text(encoding="utf-8")
+    assert build_config({}).group(EmrSettings).emr_python == f"{VENV_PATH}/bin/python"
 
 
 def test_emr_requirements_pin_the_job_runtime_as_requirements_txt_does():
@@ -120,10 +114,7 @@ def _dependency_closure(roots: set[str]) -> set[str]:
 
 
 def test_emr_requirements_pin_everything_the_runtime_pulls_in():
-    try:
-        closure = _dependency_closure(JOB_RUNTIME)
-    except metadata.PackageNotFoundError as err:
-        pytest.skip(f"the job runtime is not installed here: {err}")
+    closure = _dependency_closure(JOB_RUNTIME)
     # pip and venv bring these themselves; constraints.txt does not pin them.
     closure -= {"setuptools", "wheel", "pip"}
     missing = sorted(closure - set(_pins(EMR_REQUIREMENTS)))
@@ -138,7 +129,7 @@ def _base_python() -> str:
 
 
 class Sandbox:
-    """A fake EMR node: `dnf` provides python3.11 and OpenBLAS, `aws s3 cp` reads a folder."""
+    """A fake EMR node: `dnf` provides python3.11, `aws s3 cp` reads a folder."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -147,15 +138,13 @@ class Sandbox:
         self.calls = root / "calls.log"
         self.python = root / "usr" / "bin" / "python3.11"
         self.venv = root / "opt" / "fruits-features" / "venv"
-        self.openblas = root / "usr" / "lib64" / "libopenblas.so.0"
-        for folder in (self.bin, self.bucket, self.python.parent, self.openblas.parent):
+        for folder in (self.bin, self.bucket, self.python.parent):
             folder.mkdir(parents=True)
         self.calls.touch()
         self._tool(
             "dnf",
             'for package in "$@"; do case "$package" in\n'
             f'  python3.11) ln -s "{_base_python()}" "{self.python}";;\n'
-            f'  openblas) touch "{self.openblas}";;\n'
             "esac; done",
         )
         # aws s3 cp [--flags] s3://BUCKET/KEY DEST
@@ -187,7 +176,6 @@ class Sandbox:
             "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
             "BOOTSTRAP_VENV_DIR": str(self.venv),
             "BOOTSTRAP_PYTHON": str(self.python),
-            "BOOTSTRAP_OPENBLAS_LIB": str(self.openblas),
             "BOOTSTRAP_PIP_ARGS": "--no-index",
             "BOOTSTRAP_VERIFY_IMPORTS": "pip json",
         }
@@ -214,8 +202,9 @@ def sandbox(tmp_path):
     probe = subprocess.run(
         [_base_python(), "-c", "import ensurepip, venv"], capture_output=True, check=False
     )
-    if probe.returncode != 0:
-        pytest.skip(f"{_base_python()} cannot create venvs with pip (no ensurepip)")
+    assert probe.returncode == 0, (
+        f"{_base_python()} cannot create venvs with pip: apt-get install python3-venv"
+    )
     return Sandbox(tmp_path)
 
 
@@ -236,7 +225,7 @@ def test_fresh_node_then_rerun_then_changed_requirements(sandbox):
     first = sandbox.run(uri)
 
     assert first.returncode == 0, first.stdout + first.stderr
-    assert sandbox.tool_calls("dnf") == ["dnf install -y python3.11 python3.11-pip openblas"]
+    assert sandbox.tool_calls("dnf") == ["dnf install -y python3.11 python3.11-pip"]
     assert sandbox.tool_calls("aws")[0].startswith("aws s3 cp ")
     assert (sandbox.venv / "bin" / "python").exists()
     assert sandbox.stamp.is_file()
@@ -265,7 +254,6 @@ def test_fresh_node_then_rerun_then_changed_requirements(sandbox):
 
 def test_failed_install_leaves_no_stamp_and_the_next_run_finishes(sandbox, tmp_path):
     sandbox.python.symlink_to(_base_python())
-    sandbox.openblas.touch()
     requirements = tmp_path / "requirements-emr.txt"
     requirements.write_text("no-such-package-fruits-features==1.0\n", encoding="utf-8")
 
@@ -293,7 +281,7 @@ def test_missing_requirements_file_fails_before_installing_anything(sandbox, tmp
     assert not sandbox.venv.exists()
 
 
-def test_a_node_with_python_gets_only_openblas_and_must_end_up_with_it(sandbox, tmp_path):
+def test_a_node_with_python_installs_nothing_with_dnf(sandbox, tmp_path):
     sandbox.python.symlink_to(_base_python())
     requirements = tmp_path / "requirements-emr.txt"
     requirements.write_text(_satisfied_requirements(), encoding="utf-8")
@@ -301,13 +289,12 @@ def test_a_node_with_python_gets_only_openblas_and_must_end_up_with_it(sandbox, 
     result = sandbox.run(str(requirements))
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sandbox.tool_calls("dnf") == ["dnf install -y openblas"]
-    assert f"and {sandbox.openblas}" in result.stdout
+    assert sandbox.tool_calls("dnf") == []
 
-    # A repository without the package: the bootstrap fails, naming the library.
-    sandbox.openblas.unlink()
+    # A node where dnf cannot provide python3.11: the bootstrap fails, naming it.
+    sandbox.python.unlink()
     (sandbox.bin / "dnf").write_text("#!/usr/bin/env bash\nexit 0\n", encoding="utf-8")
     broken = sandbox.run(str(requirements))
 
     assert broken.returncode == 1
-    assert f"{sandbox.openblas} still missing after dnf install" in broken.stdout
+    assert f"{sandbox.python} still missing after dnf install" in broken.stdout

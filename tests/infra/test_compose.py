@@ -6,11 +6,9 @@ and the rest reads it as YAML.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.config_names import known_names, names_in
+from fruits_features.config import env_name, setting_fields
+from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
@@ -61,9 +60,7 @@ def _docker_compose(*args: str, env_file: Path | None = None) -> subprocess.Comp
     otherwise leak into the rendered file; an empty env file stands in unless
     ``env_file`` is given.
     """
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        pytest.skip("docker-compose is not installed (CI installs it from .ci/apt-packages.txt)")
+    binary = require_tool("docker-compose")
     env = {
         key: value
         for key, value in os.environ.items()
@@ -134,8 +131,6 @@ print(json.dumps({
 
 
 def _s3_client_seen_by_airflow(connection: str, tmp_path: Path) -> dict[str, str]:
-    if importlib.util.find_spec("airflow") is None:
-        pytest.skip("Airflow is not installed")
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "AWS_"))
     }
@@ -332,13 +327,24 @@ def test_env_example_real_aws_connection_is_valid_json():
             assert value["conn_type"] == "aws"
 
 
+SETTINGS = {env_name(name) for _, name, _ in setting_fields()}
+
+
+def _compose_names() -> set[str]:
+    return set(re.findall(r"\bFRUITS_[A-Z0-9_]*[A-Z0-9]\b", COMPOSE_FILE.read_text("utf-8")))
+
+
 def test_fruits_names_are_project_settings():
-    known, source = known_names()
-    used = names_in(COMPOSE_FILE.read_text(encoding="utf-8")) | {
-        name for name in _env_example_names() if name.startswith("FRUITS_")
-    }
-    unknown = sorted(used - known)
-    assert not unknown, f"not configuration names of the project (per {source}): {unknown}"
+    used = _compose_names() | {name for name in _env_example_names() if name.startswith("FRUITS_")}
+    unknown = sorted(used - SETTINGS)
+    assert not unknown, f"not settings of the project (see config.py): {unknown}"
+
+
+def test_compose_and_env_example_list_every_setting():
+    # The stack passes every setting through, and .env.example shows each one.
+    forwarded = set(_services()["airflow-scheduler"]["environment"])
+    assert sorted(SETTINGS - forwarded) == []
+    assert sorted(SETTINGS - set(_env_example_names())) == []
 
 
 def test_every_env_example_setting_reaches_the_containers():

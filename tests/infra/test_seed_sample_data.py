@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import boto3
+import moto
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_data" / "fruits-360"
-
-moto = pytest.importorskip("moto")
-boto3 = pytest.importorskip("boto3")
 
 
 def _load_seed_module():

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
-CHROMIUM = shutil.which("chromium")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium not installed (apt-get install --no-install-recommends chromium; "
-    "listed in .ci/apt-packages.txt)",
-)
+from tests.conftest import require_tool
 
 # Nothing may leave the machine: no updates, sync, QUIC or background fetches.
 FLAGS = (
@@ -50,7 +43,13 @@ class Rendered:
 
 def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, page.resolve().as_uri()],
+        [
+            require_tool("chromium"),
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            *args,
+            page.resolve().as_uri(),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

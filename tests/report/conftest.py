@@ -8,7 +8,6 @@ session-scoped, and never two at a time.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLE, WEIGHTS
+from tests.conftest import SAMPLE, WEIGHTS, spark_submit_job
 
 # Six apple varieties: colour alone does not tell them apart, so the features must. On
 # Fruits-360, untrained MobileNetV2 weights still sort many fruits by colour (1-NN 0.75-0.95
@@ -39,8 +38,6 @@ BROKEN = {
     "not_a_picture.jpg": b"this is a text file, not a JPEG\n",
 }
 
-VENV_BIN = Path(sys.executable).parent
-
 
 def build_input(root: Path) -> Path:
     for label in CLASSES:
@@ -55,29 +52,18 @@ def build_input(root: Path) -> Path:
 
 def run_job(input_dir: Path, output: Path, weights: Path, run_id: str) -> dict:
     """Run the real job with spark-submit; returns its model_info."""
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    command = [
-        str(VENV_BIN / "spark-submit"),
-        "--master",
-        "local[2]",
-        "--conf",
-        "spark.ui.enabled=false",
-        str(REPO / "spark" / "process_fruits_data.py"),
-        "--input",
-        str(input_dir),
-        "--output",
-        str(output),
-        "--mode",
-        "full",
-        "--pca-components",
-        str(PCA_K),
-        "--weights",
-        str(weights),
-        "--run-id",
-        run_id,
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-4000:]
+    from fruits_features.job_invocation import JobRequest
+
+    request = JobRequest(
+        input_uri=str(input_dir),
+        output_uri=str(output),
+        weights_uri=str(weights),
+        mode="full",
+        pca_components=PCA_K,
+        run_id=run_id,
+    )
+    done = spark_submit_job(request, output.parent / f"{output.name}-zip")
+    assert done.returncode == 0, done.stdout[-4000:]
     return json.loads((output / "model_info" / "model_info.json").read_text())
 
 

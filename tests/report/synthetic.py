@@ -10,6 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fruits_features import output_layout as layout
+from fruits_features.output_layout import RunFolder
+
 SHA = "ab" * 32
 # Names a page must show as text, never run as markup.
 EVIL_NAME = '<img src=x onerror="alert(1)">&amp;.jpg'
@@ -45,18 +48,21 @@ def write_run(
     explained = np.sort(rng.dirichlet(np.ones(k * 4)))[::-1][:k]
     cumulative = np.cumsum(explained)
 
-    def parquet(sub: str, table: pa.Table) -> None:
-        (folder / sub).mkdir(parents=True)
-        pq.write_table(table, folder / sub / "part-00000-x.snappy.parquet")
-        (folder / sub / "_SUCCESS").write_text("")
+    run = RunFolder(folder)
+
+    def parquet(name: str, table: pa.Table) -> None:
+        target = run.dataset(name, layout.PARQUET)
+        target.mkdir(parents=True)
+        pq.write_table(table, target / "part-00000-x.snappy.parquet")
+        (target / layout.SUCCESS).write_text("")
 
     parquet(
-        "pca/parquet",
+        layout.PCA,
         pa.table({"path": paths, "label": labels, "pca": [list(map(float, v)) for v in vectors]}),
     )
     if not old:
         parquet(
-            "features/parquet",
+            layout.FEATURES,
             pa.table(
                 {
                     "path": paths,
@@ -66,7 +72,7 @@ def write_run(
             ),
         )
         parquet(
-            "metadata/parquet",
+            layout.METADATA,
             pa.table(
                 {
                     "path": paths + [e["path"] for e in errors],
@@ -76,15 +82,15 @@ def write_run(
                 }
             ),
         )
-    (folder / "errors").mkdir()
-    with (folder / "errors" / "errors.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["path", "label", "bytes", "reason"])
+    run.errors_csv.parent.mkdir()
+    with run.errors_csv.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, layout.ERROR_COLUMNS)
         writer.writeheader()
         writer.writerows(errors)
-    (folder / "model_info").mkdir()
-    with (folder / "model_info" / "variance.csv").open("w", newline="") as handle:
+    run.model_info.parent.mkdir()
+    with run.variance_csv.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["component", "explained_variance", "cumulative_variance"])
+        writer.writerow(layout.VARIANCE_COLUMNS)
         for i, (e, c) in enumerate(zip(explained, cumulative, strict=True)):
             writer.writerow([i + 1, f"{e:.10f}", f"{c:.10f}"])
     info = {
@@ -121,6 +127,6 @@ def write_run(
                 "list": {"seconds": 1.0},
             },
         }
-    (folder / "model_info" / "model_info.json").write_text(json.dumps(info, indent=2))
-    (folder / "_SUCCESS").write_text("")
+    run.model_info.write_text(json.dumps(info, indent=2))
+    run.success.write_text("")
     return folder

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fruits_features.report import build_report
-from tests.report.browser import needs_chromium, pixel_std, render
+from tests.report.browser import pixel_std, render
 from tests.report.html_checks import embedded_pngs, external_references, parse
 from tests.report.synthetic import EVIL_NAME, EVIL_REASON, write_run
-
-pytestmark = needs_chromium
 
 
 def test_the_checks_catch_a_broken_page(tmp_path):

@@ -7,14 +7,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from fruits_features.report import (
+from fruits_features.compute.emr_cost import (
     DEFAULT_HOURLY_PRICES_USD,
     EmrRunInfo,
     InstanceGroup,
-    components_needed,
     estimate_cost,
-    loo_1nn_accuracy,
 )
+from fruits_features.report import components_needed, loo_1nn_accuracy
 
 CLUSTER_ID = "j-2AXXXXXXGAPLF"
 CREATED = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fruits_features.report import EmrRunInfo, InstanceGroup, RunFolderError, build_report
+from fruits_features.compute.emr_cost import EmrRunInfo, InstanceGroup, cost_section
+from fruits_features.report import RunFolderError, build_report
 from fruits_features.report.__main__ import main
 from tests.conftest import REPO
 from tests.report.html_checks import embedded_pngs, external_references, parse, visible_text
@@ -125,7 +126,7 @@ def test_emr_section_shows_cluster_and_estimated_cost(run):
         created,
         created + timedelta(minutes=40),
     )
-    files = build_report(run, emr=emr, hourly_prices_usd={"m5.2xlarge": 0.6})
+    files = build_report(run, compute=cost_section(emr, {"m5.2xlarge": 0.6}))
     text = visible_text(files.html.read_text())
     assert "j-1K48XXXXXXHCB" in text and "40 min 00 s" in text
     assert "$1.20" in text  # 40/60 h × 3 × $0.60

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import WEIGHTS
+from tests.conftest import REPO, WEIGHTS
 from tests.spark.images import build_input
 
 # Small but real: every class has real Fruits-360 JPEGs; Lemon also holds the
@@ -24,21 +24,20 @@ PCA_K = 8
 
 
 @pytest.fixture(scope="session")
-def spark():
-    from fruits_features import native_blas
+def spark(tmp_path_factory):
+    """A local session in this process; its Python workers import the job from the zip the
+    DAG ships (``--py-files``), as on a cluster."""
+    from fruits_features.job_package import build_job_zip
 
-    os.environ["PYSPARK_SUBMIT_ARGS"] = " ".join(
-        [
-            "--master local[2] --conf spark.ui.enabled=false --driver-memory 2g",
-            *(f"'{arg}'" for arg in native_blas.spark_submit_args()),
-            "pyspark-shell",
-        ]
+    job_zip = build_job_zip(REPO, tmp_path_factory.mktemp("job_zip"))
+    os.environ["PYSPARK_SUBMIT_ARGS"] = (
+        "--master local[2] --conf spark.ui.enabled=false --driver-memory 2g "
+        f"--py-files {job_zip} pyspark-shell"
     )
-    from fruits_job.job import _ship_own_package, build_session
+    from fruits_job.job import build_session
 
     session = build_session()
     session.sparkContext.setLogLevel("ERROR")
-    _ship_own_package(session)
     yield session
     session.stop()
 

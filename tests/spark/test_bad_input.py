@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, WEIGHTS
+from tests.conftest import ENTRY_POINT, WEIGHTS, spark_submit_job
 from tests.spark.conftest import job_args
 
-ENTRY = str(REPO / "spark" / "process_fruits_data.py")
+ENTRY = str(ENTRY_POINT)
 
 
 @pytest.mark.parametrize(
@@ -85,49 +85,25 @@ def test_an_existing_run_is_never_overwritten(run_job, job_input, tmp_path):
 
 
 @pytest.mark.slow
-def test_spark_submit_from_a_checkout(job_input, tmp_path):
-    """The documented command line, as a user (or EMR) runs it."""
-    spark_submit = REPO / ".venv" / "bin" / "spark-submit"
-    if not spark_submit.exists():
-        spark_submit = "spark-submit"
-    from fruits_features import native_blas
+def test_spark_submit_as_the_dag_runs_it(job_input, tmp_path):
+    """The job's command line, as the local backend (and EMR) submits it."""
+    from fruits_features.job_invocation import JobRequest
 
-    command = [
-        str(spark_submit),
-        *["--master", "local[2]", "--conf", "spark.ui.enabled=false"],
-        *native_blas.spark_submit_args(),
-        ENTRY,
-    ]
-    ok = subprocess.run(
-        [
-            *command,
-            *job_args(
-                job_input,
-                tmp_path / "run",
-                "--mode",
-                "mini",
-                "--limit",
-                "6",
-                "--pca-components",
-                "3",
-                "--run-id",
-                "cli",
-            ),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    request = JobRequest(
+        input_uri=str(job_input),
+        output_uri=str(tmp_path / "run"),
+        weights_uri=str(WEIGHTS),
+        mode="mini",
+        pca_components=3,
+        run_id="cli",
+        limit=6,
     )
-    assert ok.returncode == 0, ok.stderr[-3000:]
+    ok = spark_submit_job(request, tmp_path / "zip", timeout=600)
+    assert ok.returncode == 0, ok.stdout[-3000:]
     assert (tmp_path / "run" / "_SUCCESS").exists()
     # spark-submit's PythonRunner merges the driver's stderr into its stdout.
-    assert "run cli done: 6 images, 0 errors" in ok.stdout + ok.stderr
-    again = subprocess.run(
-        [*command, *job_args(job_input, tmp_path / "run", "--mode", "mini")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    assert "run cli done: 6 images, 0 errors" in ok.stdout
+    again = spark_submit_job(request, tmp_path / "zip", timeout=600)
     assert again.returncode == 2
     assert (
         again.stdout.strip().splitlines()[-1].startswith("process_fruits_data: error: output file:")

@@ -2,8 +2,11 @@ from collections import Counter
 
 import pytest
 
-from fruits_job.selection import MINI_SIZE, ListedFile, label_of, round_robin, select_images
+from fruits_job.modes import MODES
+from fruits_job.selection import ListedFile, label_of, round_robin, select_images
 from tests.conftest import SAMPLE
+
+MINI_SIZE = MODES["mini"].max_images
 
 
 def _listing(classes: dict[str, int], root: str = "s3://bucket/fruits-360") -> list[ListedFile]:

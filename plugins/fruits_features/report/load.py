@@ -7,7 +7,6 @@ optional, and what is missing shows as "not recorded" in the report instead of f
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fruits_features.checks import downloaded_from
+from fruits_features import output_layout as layout
+from fruits_features.output_layout import RunFolder
 
 # The job's stages in the order they run; model_info stores them sorted by name.
 STAGE_ORDER = ("list", "prepare_model", "features", "errors_and_metadata", "write_features", "pca")
@@ -71,24 +71,17 @@ class RunData:
         return {n: stages[n] for n in sorted(stages, key=lambda n: rank.get(n, len(rank)))}
 
 
-def _parquet_files(folder: Path) -> list[Path]:
-    # Spark writes _SUCCESS and .crc files next to the parts; only the parts are data.
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith(("_", ".")))
-
-
-def _read_parquet(folder: Path, columns: list[str]) -> pa.Table | None:
-    files = _parquet_files(folder)
+def _read_parquet(folder: RunFolder, name: str, columns: list[str]) -> pa.Table | None:
+    files = folder.parts(name, layout.PARQUET)
     if not files:
         return None
     return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
 
 
-def _read_variance(folder: Path, info: dict[str, Any]) -> tuple[list[float], list[float]]:
+def _read_variance(folder: RunFolder, info: dict[str, Any]) -> tuple[list[float], list[float]]:
     explained = [float(v) for v in info.get("explained_variance") or []]
     cumulative = [float(v) for v in info.get("cumulative_variance") or []]
-    path = folder / "model_info" / "variance.csv"
+    path = folder.variance_csv
     if not explained and path.is_file():
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
@@ -127,9 +120,9 @@ def _pca_matrix(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _per_class(
-    folder: Path, pca_labels: np.ndarray | None, errors: list[ErrorRow]
+    folder: RunFolder, pca_labels: np.ndarray | None, errors: list[ErrorRow]
 ) -> dict[str, tuple[int, int]]:
-    metadata = _read_parquet(folder / "metadata" / "parquet", ["label", "status"])
+    metadata = _read_parquet(folder, layout.METADATA, ["label", "status"])
     if metadata is not None:
         selected = Counter(metadata.column("label").to_pylist())
         failed = Counter(
@@ -147,32 +140,30 @@ def _per_class(
     return {label: (selected[label], failed[label]) for label in sorted(selected)}
 
 
-def load_run(folder: Path) -> RunData:
-    folder = Path(folder)
-    info_path = folder / "model_info" / "model_info.json"
-    if not info_path.is_file():
-        raise RunFolderError(f"{folder} is not a run output folder: no model_info/model_info.json")
-    info = json.loads(info_path.read_text())
+def load_run(path: Path) -> RunData:
+    folder = RunFolder(path)
+    if not folder.is_run():
+        raise RunFolderError(f"{folder.root} is not a run output folder: no {layout.MODEL_INFO}")
+    info = folder.read_model_info()
     explained, cumulative = _read_variance(folder, info)
     data = RunData(
-        folder=folder,
+        folder=folder.root,
         info=info,
         explained=explained,
         cumulative=cumulative,
-        complete=(folder / "_SUCCESS").exists(),
+        complete=folder.success.exists(),
         input_uri=info.get("input"),
-        output_uri=downloaded_from(folder) or info.get("output"),
+        output_uri=folder.downloaded_from() or info.get("output"),
     )
-    pca = _read_parquet(folder / "pca" / "parquet", ["path", "label", "pca"])
+    pca = _read_parquet(folder, layout.PCA, ["path", "label", "pca"])
     if pca is not None and pca.num_rows:
         data.pca, data.pca_labels = _pca_matrix(pca)
-    features = _parquet_files(folder / "features" / "parquet")
+    features = folder.parts(layout.FEATURES, layout.PARQUET)
     if features:
         # Row counts from the footers: the 1280-d vectors themselves are never read.
         data.feature_rows = sum(pq.read_metadata(f).num_rows for f in features)
-    errors_path = folder / "errors" / "errors.csv"
-    if errors_path.is_file():
+    if folder.errors_csv.is_file():
         data.errors_file = True
-        data.errors = _read_errors(errors_path)
+        data.errors = _read_errors(folder.errors_csv)
     data.per_class = _per_class(folder, data.pca_labels, data.errors)
     return data

@@ -1,57 +1,52 @@
-"""Local compute path: the same Spark job, run by spark-submit next to Airflow instead of EMR."""
+"""Local compute backend: the same Spark job, run by spark-submit next to Airflow instead of EMR.
+
+For development, demos and tests: no AWS account needed when S3 is a local server.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
-from airflow.sdk import task
-
-from fruits_features import native_blas
-from fruits_features.config import config_from_snapshot
-from fruits_features.emr_spec import job_arguments
-from fruits_features.params import RunParams
-from fruits_features.s3_io import download_keys, list_keys, s3_hook, upload_folder
+from fruits_features.compute.base import Segment
+from fruits_features.config import PipelineConfig, SettingsGroup, matching, setting
+from fruits_features.job_invocation import JobInvocation, local_spark_submit
+from fruits_features.modes import MODES
 from fruits_features.s3_layout import (
     ENTRY_POINT_NAME,
     JOB_ZIP_NAME,
     WEIGHTS_NAME,
     image_class,
     listing_prefix,
-    mode_selects_class,
     split_s3_uri,
 )
 
 log = logging.getLogger(__name__)
 
 
+class LocalSettings(SettingsGroup):
+    title: ClassVar[str] = "Local compute (`FRUITS_COMPUTE=local`)"
+
+    local_spark_master: Annotated[
+        str, matching(r"local(\[(\*|\d+)(,\d+)?\])?", "'local', 'local[N]' or 'local[*]'")
+    ] = setting("local[2]", "Spark master of the local compute")
+    local_spark_driver_memory: Annotated[
+        str, matching(r"\d+[mg]", "a JVM memory size such as '2g' or '1536m'")
+    ] = setting("2g", "heap of the local Spark driver (it also holds the cached features)")
+
+
 class SparkJobError(RuntimeError):
     """spark-submit exited non-zero; the message is the job's last error line."""
-
-
-def find_spark_submit() -> Path:
-    """``spark-submit`` of this interpreter's environment (venv ``bin/``, else pyspark's own)."""
-    beside = Path(sys.executable).parent / "spark-submit"
-    if beside.is_file():
-        return beside
-    spec = importlib.util.find_spec("pyspark")
-    if spec and spec.submodule_search_locations:
-        bundled = Path(next(iter(spec.submodule_search_locations))) / "bin" / "spark-submit"
-        if bundled.is_file():
-            return bundled
-    raise FileNotFoundError(f"spark-submit not found next to {sys.executable} nor in pyspark")
 
 
 def last_error_line(lines: Sequence[str]) -> str:
@@ -114,66 +109,83 @@ def run_streaming(
         raise SparkJobError(f"spark-submit exited {code}: {last_error_line(list(tail))}")
 
 
-@task
-def run_spark_locally(plan: dict[str, Any]) -> dict[str, Any]:
+def run_locally(plan: Mapping[str, Any]) -> dict[str, Any]:
     """Stage inputs and artifacts from S3, run the job with local Spark, upload its outputs."""
+    from fruits_features.config import config_from_snapshot
+    from fruits_features.s3_io import download_keys, list_keys, s3_hook, upload_folder
+
     config = config_from_snapshot(plan["config"])
+    section = plan["local"]
     hook = s3_hook(config)
-    mode = plan["mode"]
-    run_params = RunParams(mode, plan["pca_components"], plan["limit"], plan["engine"])
+    bucket, mode = plan["bucket"], plan["mode"]
     with tempfile.TemporaryDirectory(prefix=f"fruits-{plan['run_key']}-") as tmp:
         work = Path(tmp)
         # Only the classes the mode can select (Training/Apple* for mini/apples).
-        prefix = listing_prefix(config, mode)
         keys = [
-            k
-            for k in list_keys(hook, config.bucket, prefix)
-            if (cls := image_class(k, config)) is not None and mode_selects_class(mode, cls)
+            key
+            for key in list_keys(hook, bucket, listing_prefix(config, mode))
+            if (label := image_class(key, config)) is not None and MODES[mode].selects(label)
         ]
         started = time.monotonic()
-        staged = download_keys(hook, config.bucket, keys, config.input_prefix + "/", work / "input")
+        input_root = config.storage.input_prefix + "/"
+        staged = download_keys(hook, bucket, keys, input_root, work / "input")
         log.info("Staged %d images in %.1f s", staged, time.monotonic() - started)
         artifacts: dict[str, Path] = {}
         for name in (ENTRY_POINT_NAME, JOB_ZIP_NAME, WEIGHTS_NAME):
-            bucket, key = split_s3_uri(plan["artifacts"][name])
-            download_keys(hook, bucket, [key], key.rsplit("/", 1)[0] + "/", work / "artifacts")
+            artifact_bucket, key = split_s3_uri(plan["artifacts"][name])
+            folder = key.rsplit("/", 1)[0] + "/"
+            download_keys(hook, artifact_bucket, [key], folder, work / "artifacts")
             artifacts[name] = work / "artifacts" / name
 
         output = work / "output"
-        command = [
-            str(find_spark_submit()),
-            "--master",
-            config.local_spark_master,
-            "--driver-memory",
-            config.local_spark_driver_memory,
-            "--conf",
-            "spark.ui.enabled=false",
-            *native_blas.spark_submit_args(),
-            "--py-files",
-            str(artifacts[JOB_ZIP_NAME]),
-            str(artifacts[ENTRY_POINT_NAME]),
-            *job_arguments(
+        planned = JobInvocation.from_dict(section["job"])
+        invocation = JobInvocation(
+            entry_point=str(artifacts[ENTRY_POINT_NAME]),
+            job_zip=str(artifacts[JOB_ZIP_NAME]),
+            request=planned.request.moved(
                 input_uri=str(work / "input"),
                 output_uri=str(output),
                 weights_uri=str(artifacts[WEIGHTS_NAME]),
-                run_params=run_params,
-                run_id=plan["run_id"],
             ),
-        ]
-        env = {
-            **os.environ,
-            "PYSPARK_PYTHON": sys.executable,
-            "PYSPARK_DRIVER_PYTHON": sys.executable,
-        }
-        if not native_blas.find_openblas():
-            log.warning(
-                "No OpenBLAS found: MLlib's PCA may fail its check (README, Troubleshooting)"
-            )
+            spark_conf=planned.spark_conf,
+        )
+        command, env = local_spark_submit(
+            invocation, master=section["master"], driver_memory=section["driver_memory"]
+        )
         log.info("Running: %s", " ".join(command))
         started = time.monotonic()
-        run_streaming(command, env, config.step_timeout_seconds, lambda line: log.info("%s", line))
+        run_streaming(command, env, section["timeout_seconds"], lambda line: log.info("%s", line))
         seconds = time.monotonic() - started
         log.info("Spark job finished in %.1f s", seconds)
-        uploaded = upload_folder(hook, output, config.bucket, plan["output_prefix"])
+        uploaded = upload_folder(hook, output, bucket, plan["output_prefix"])
         log.info("Uploaded %d files to %s/", uploaded, plan["output_uri"])
     return {"staged_images": staged, "spark_seconds": round(seconds, 1), "files": uploaded}
+
+
+class LocalBackend:
+    name = "local"
+    settings = LocalSettings
+
+    def plan_section(self, config: PipelineConfig, run: Any) -> dict[str, Any]:
+        settings: LocalSettings = config.group(LocalSettings)
+        return {
+            "local": {
+                "job": run.invocation().to_dict(),
+                "master": settings.local_spark_master,
+                "driver_memory": settings.local_spark_driver_memory,
+                "timeout_seconds": config.core.step_timeout_seconds,
+            }
+        }
+
+    def segment(self, plan: Any) -> Segment:
+        from airflow.sdk import task
+
+        run_spark_locally = task(task_id="run_spark_locally")(run_locally)
+        job = run_spark_locally(plan)
+        return Segment(start=job, end=job)
+
+    def report_section(self, plan: Mapping[str, Any], **inputs: Any) -> None:
+        return None
+
+
+BACKEND = LocalBackend()

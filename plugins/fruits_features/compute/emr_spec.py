@@ -4,57 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fruits_features import native_blas
-from fruits_features.config import PipelineConfig
-from fruits_features.params import RunParams
-from fruits_features.s3_layout import (
-    BOOTSTRAP_NAME,
-    ENTRY_POINT_NAME,
-    JOB_ZIP_NAME,
-    REQUIREMENTS_NAME,
-    WEIGHTS_NAME,
-    RunLayout,
-)
+from fruits_features.job_invocation import JobInvocation
+from fruits_features.s3_layout import BOOTSTRAP_NAME, REQUIREMENTS_NAME, RunLayout
+
+if TYPE_CHECKING:
+    from fruits_features.compute.emr import EmrSettings
 
 PROJECT_TAG = "fruits-features"
-# Amazon Linux 2023's `openblas` package, which the bootstrap action installs.
-EMR_OPENBLAS = "/usr/lib64/libopenblas.so.0"
-
-
-def job_arguments(
-    *,
-    input_uri: str,
-    output_uri: str,
-    weights_uri: str,
-    run_params: RunParams,
-    run_id: str,
-    partitions: int | None = None,
-) -> list[str]:
-    """Arguments of ``process_fruits_data.py`` (docs/contract.md), shared by EMR and local runs."""
-    args = [
-        "--input",
-        input_uri,
-        "--output",
-        output_uri,
-        "--mode",
-        run_params.mode,
-        "--pca-components",
-        str(run_params.pca_components),
-        "--weights",
-        weights_uri,
-        "--run-id",
-        run_id,
-        "--engine",
-        run_params.engine,
-    ]
-    if run_params.limit is not None:
-        args += ["--limit", str(run_params.limit)]
-    if partitions is not None:
-        args += ["--partitions", str(partitions)]
-    return args
-
 
 # Memory per vCPU of the instance families worth running this job on (c: compute, m: general,
 # r: memory); sizes: large = 2 vCPUs, xlarge = 4, <N>xlarge = 4N.
@@ -120,6 +78,16 @@ def spark_sizing(core_instance_type: str, core_instance_count: int) -> SparkSizi
     )
 
 
+def log_uri(bucket: str, settings: EmrSettings) -> str:
+    return f"s3://{bucket}/{settings.log_prefix}/"
+
+
+def step_log_uri(log_uri: str, cluster_id: str, step_id: str) -> str:
+    """Where EMR writes a step's logs: ``<LogUri><cluster id>/steps/<step id>/``."""
+    base = log_uri if log_uri.endswith("/") else log_uri + "/"
+    return f"{base}{cluster_id}/steps/{step_id}/"
+
+
 def _instance_group(name: str, role: str, instance_type: str, count: int, ebs_gb: int) -> dict:
     return {
         "Name": name,
@@ -140,22 +108,22 @@ def _instance_group(name: str, role: str, instance_type: str, count: int, ebs_gb
 
 
 def cluster_spec(
-    config: PipelineConfig, layout: RunLayout, run_id: str, mode: str
+    settings: EmrSettings, layout: RunLayout, run_id: str, mode: str
 ) -> dict[str, Any]:
     """``run_job_flow`` request of a transient cluster for one run."""
-    python = config.emr_python
-    sizing = spark_sizing(config.core_instance_type, config.core_instance_count)
+    python = settings.emr_python
+    sizing = spark_sizing(settings.core_instance_type, settings.core_instance_count)
     instances: dict[str, Any] = {
         "InstanceGroups": [
             _instance_group(
-                "master", "MASTER", config.master_instance_type, 1, config.ebs_volume_gb
+                "master", "MASTER", settings.master_instance_type, 1, settings.ebs_volume_gb
             ),
             _instance_group(
                 "core",
                 "CORE",
-                config.core_instance_type,
-                config.core_instance_count,
-                config.ebs_volume_gb,
+                settings.core_instance_type,
+                settings.core_instance_count,
+                settings.ebs_volume_gb,
             ),
         ],
         # The cluster outlives its step so the DAG's teardown (not EMR) ends it; the idle
@@ -163,13 +131,13 @@ def cluster_spec(
         "KeepJobFlowAliveWhenNoSteps": True,
         "TerminationProtected": False,
     }
-    if config.subnet_id:
-        instances["Ec2SubnetId"] = config.subnet_id
+    if settings.subnet_id:
+        instances["Ec2SubnetId"] = settings.subnet_id
     return {
         "Name": f"{PROJECT_TAG}-{mode}-{layout.run_key}"[:256],
-        "ReleaseLabel": config.emr_release,
+        "ReleaseLabel": settings.emr_release,
         "Applications": [{"Name": "Spark"}, {"Name": "Hadoop"}],
-        "LogUri": layout.log_uri,
+        "LogUri": log_uri(layout.bucket, settings),
         "Instances": instances,
         "BootstrapActions": [
             {
@@ -196,49 +164,30 @@ def cluster_spec(
                     # A second attempt would find the first attempt's partial output and
                     # fail with "output already present", hiding the real error.
                     "spark.yarn.maxAppAttempts": "1",
-                    # MLlib's PCA on native LAPACK (see native_blas). EMR keeps its own JVM
-                    # options in spark.*.defaultJavaOptions, so these add to them.
-                    "spark.driver.extraJavaOptions": native_blas.java_options(EMR_OPENBLAS),
-                    "spark.executor.extraJavaOptions": native_blas.java_options(EMR_OPENBLAS),
                     **sizing.spark_defaults(),
                 },
             },
         ],
-        "JobFlowRole": config.emr_instance_profile,
-        "ServiceRole": config.emr_service_role,
+        "JobFlowRole": settings.emr_instance_profile,
+        "ServiceRole": settings.emr_service_role,
         "VisibleToAllUsers": True,
         "Tags": [
             {"Key": "project", "Value": PROJECT_TAG},
             {"Key": "run_id", "Value": run_id[:256]},
             {"Key": "mode", "Value": mode},
         ],
-        "AutoTerminationPolicy": {"IdleTimeout": config.idle_timeout_seconds},
+        "AutoTerminationPolicy": {"IdleTimeout": settings.idle_timeout_seconds},
     }
 
 
-def spark_step(
-    layout: RunLayout, run_params: RunParams, run_id: str, sizing: SparkSizing
-) -> dict[str, Any]:
+def spark_step(invocation: JobInvocation, name: str) -> dict[str, Any]:
     """The one ``spark-submit`` step of a run (cluster deploy mode, job package via --py-files)."""
-    submit = [
-        "spark-submit",
-        "--deploy-mode",
-        "cluster",
-        "--py-files",
-        layout.artifact_uri(JOB_ZIP_NAME),
-        layout.artifact_uri(ENTRY_POINT_NAME),
-    ]
-    args = job_arguments(
-        input_uri=layout.input_uri,
-        output_uri=layout.output_uri,
-        weights_uri=layout.artifact_uri(WEIGHTS_NAME),
-        run_params=run_params,
-        run_id=run_id,
-        partitions=sizing.partitions,
-    )
     return {
-        "Name": f"{PROJECT_TAG} {run_params.mode} {layout.run_key}"[:256],
+        "Name": name[:256],
         # CONTINUE: the DAG, not EMR, decides what happens after a failure (teardown terminates).
         "ActionOnFailure": "CONTINUE",
-        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": submit + args},
+        "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": invocation.spark_submit(options=["--deploy-mode", "cluster"]),
+        },
     }

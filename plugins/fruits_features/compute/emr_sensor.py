@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
 from airflow.providers.common.compat.sdk import AirflowException
 
-from fruits_features.s3_layout import step_log_uri
+from fruits_features.compute.emr_spec import step_log_uri
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -1,0 +1,44 @@
+"""What a compute backend provides (see ``fruits_features.compute``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fruits_features.config import PipelineConfig, SettingsGroup
+    from fruits_features.plan import RunSpec
+    from fruits_features.report import ComputeSection
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A backend's tasks as the DAG wires them.
+
+    ``start`` runs after the artifacts are uploaded; when ``end`` succeeds the run's outputs
+    are on S3; the report waits for ``done`` (a teardown, say), and receives ``report_inputs``
+    (XComArgs) as keyword arguments of ``report_section``.
+    """
+
+    start: Any
+    end: Any
+    done: Any = None
+    report_inputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ComputeBackend(Protocol):
+    name: str
+    settings: type[SettingsGroup]
+
+    def plan_section(self, config: PipelineConfig, run: RunSpec) -> dict[str, Any]:
+        """What the backend adds to the run plan (pure; JSON values)."""
+        ...
+
+    def segment(self, plan: Any) -> Segment:
+        """Its tasks, created inside the DAG's context; ``plan`` is check_inputs' output."""
+        ...
+
+    def report_section(self, plan: Mapping[str, Any], **inputs: Any) -> ComputeSection | None:
+        """What the run report shows about the compute, or None."""
+        ...
