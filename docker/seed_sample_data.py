@@ -5,6 +5,9 @@ same Airflow connection the DAG uses (FRUITS_AWS_CONN_ID), so the images land
 exactly where the DAG will look: SeaweedFS by default, real S3 if the env file
 points the connection there.
 
+It uploads only to a local S3 (the stack's SeaweedFS): when the connection points at AWS,
+it says so and exits, leaving the real bucket alone (``--into-aws`` overrides).
+
 Idempotent: the bucket is created only if missing, and a file is uploaded only
 if its key is absent or has another size, so restarting the stack re-uploads
 nothing.
@@ -18,6 +21,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("seed_sample_data")
 
@@ -79,6 +83,12 @@ def seed(client: Any, bucket: str, prefix: str, source: Path) -> tuple[int, int]
     return uploaded, skipped
 
 
+def is_aws_endpoint(endpoint_url: str) -> bool:
+    """Does the client talk to AWS itself (not to the stack's SeaweedFS)?"""
+    host = urlsplit(endpoint_url).hostname or ""
+    return host == "amazonaws.com" or host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
 def s3_client_from_airflow(conn_id: str) -> Any:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -91,6 +101,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bucket", default=os.environ.get("FRUITS_BUCKET"))
     parser.add_argument("--prefix", default=os.environ.get("FRUITS_INPUT_PREFIX"))
     parser.add_argument("--conn-id", default=os.environ.get("FRUITS_AWS_CONN_ID", "aws_default"))
+    parser.add_argument(
+        "--into-aws",
+        action="store_true",
+        help="upload even when the connection points at AWS (by default only a local S3)",
+    )
     args = parser.parse_args(argv)
     if not args.bucket:
         parser.error("no bucket: pass --bucket or set FRUITS_BUCKET")
@@ -103,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = parse_args(argv)
     client = s3_client_from_airflow(args.conn_id)
+    if is_aws_endpoint(client.meta.endpoint_url) and not args.into_aws:
+        # The stack pointed at real AWS: its bucket holds the real image bank.
+        log.info(
+            "%s is AWS, not the stack's local S3: sample data not uploaded (--into-aws to do it)",
+            client.meta.endpoint_url,
+        )
+        return 0
     uploaded, skipped = seed(client, args.bucket, args.prefix, Path(args.source))
     log.info(
         "s3://%s/%s: %d files uploaded, %d already there",

@@ -5,16 +5,17 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fruits_features import output_layout as layout
 from fruits_features.config import PipelineConfig
+from fruits_features.input_rule import classify
 from fruits_features.modes import MODES
 from fruits_features.output_layout import FEATURE_DIM, RunFolder
-from fruits_features.s3_layout import image_class
+from fruits_features.s3_layout import training_relative
 
 
 class InputCheckError(ValueError):
@@ -29,16 +30,40 @@ class OutputValidationError(ValueError):
 class InputSummary:
     images: int
     classes: dict[str, int] = field(default_factory=dict)
+    # The files the run will not process: (key, label, bytes, reason), by the input rule.
+    skipped: list[tuple[str, str, int, str]] = field(default_factory=list)
 
 
-def summarize_inputs(keys: Iterable[str], config: PipelineConfig, mode: str) -> InputSummary:
-    """Count the images a mode can select among listed keys (``Training/<class>/<image>``)."""
+def summarize_inputs(
+    objects: Iterable[Mapping[str, Any]], config: PipelineConfig, mode: str
+) -> InputSummary:
+    """The images a mode can select among listed S3 objects, and the files the run skips."""
     per_class: Counter[str] = Counter()
-    for key in keys:
-        label = image_class(key, config)
-        if label is not None and MODES[mode].selects(label):
+    skipped = []
+    for obj in objects:
+        key = obj["Key"]
+        relative = training_relative(key, config.storage.input_prefix)
+        if relative is None:
+            continue
+        label, reason = classify(relative)
+        if reason is not None:
+            skipped.append((key, label or "", int(obj.get("Size", 0)), reason))
+        elif MODES[mode].selects(label):
             per_class[label] += 1
-    return InputSummary(images=sum(per_class.values()), classes=dict(sorted(per_class.items())))
+    return InputSummary(
+        images=sum(per_class.values()),
+        classes=dict(sorted(per_class.items())),
+        skipped=sorted(skipped),
+    )
+
+
+def too_few_images(images: int, k: int) -> str | None:
+    """What the job refuses before building a model, in its words (spark/fruits_job/job.py)."""
+    if images < 2:
+        return f"a PCA needs at least 2 images; this run would process {images}"
+    if k > images:
+        return f"--pca-components {k} is more than the {images} images this run would process"
+    return None
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,8 @@ class Expected:
     pca_components: int
     images_selected: int | None = None
     run_id: str | None = None
+    # The files check_inputs found it must skip: the job must report the same number.
+    skipped_files: int | None = None
 
 
 @dataclass
@@ -97,19 +124,31 @@ def parquet_value_counts(parts: list[Path], column: str) -> Counter[str]:
     return counts
 
 
-def csv_rows(paths: list[Path]) -> tuple[int, list[list[str]]]:
-    """Data rows of CSV files (a Spark CSV folder has a header in each part), distinct headers."""
-    rows, headers = 0, []
+def csv_rows(paths: list[Path]) -> tuple[int, list[list[str]], list[str]]:
+    """Data rows of CSV files (a Spark CSV folder has a header in each part), their distinct
+    headers, and the problems a standard (RFC 4180) reader finds: rows not as wide as the
+    header, text it cannot parse."""
+    rows, headers, problems = 0, [], []
     for path in paths:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:  # Spark may leave an empty part for an empty partition
-                continue
-            if header not in headers:
-                headers.append(header)
-            rows += sum(1 for _ in reader)
-    return rows, headers
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                reader = csv.reader(handle, strict=True)
+                header = next(reader, None)
+                if header is None:  # Spark may leave an empty part for an empty partition
+                    continue
+                if header not in headers:
+                    headers.append(header)
+                for row in reader:
+                    rows += 1
+                    if len(row) != len(header):
+                        problems.append(
+                            f"{path.name} line {reader.line_num}: {len(row)} fields under a "
+                            f"{len(header)}-field header"
+                        )
+                        break
+        except (csv.Error, UnicodeDecodeError) as error:
+            problems.append(f"{path.name}: not standard CSV ({error})")
+    return rows, headers, problems
 
 
 def validate_output_folder(path: Path, expected: Expected) -> OutputReport:
@@ -130,6 +169,7 @@ def validate_output_folder(path: Path, expected: Expected) -> OutputReport:
         selected = int(counts["images_selected"])
         n_features = int(counts["features"])
         n_errors = int(counts["errors"])
+        n_skipped = int(counts.get("skipped_files", 0))
         k = int(info["pca_components"])
     except (KeyError, TypeError, ValueError) as error:
         raise OutputValidationError(f"model_info.json lacks a count: {error!r}") from None
@@ -143,6 +183,8 @@ def validate_output_folder(path: Path, expected: Expected) -> OutputReport:
         problems.append(f"run_id {info.get('run_id')!r} != {expected.run_id!r}")
     if expected.images_selected is not None and selected != expected.images_selected:
         problems.append(f"images_selected {selected} != planned {expected.images_selected}")
+    if expected.skipped_files is not None and n_skipped != expected.skipped_files:
+        problems.append(f"skipped_files {n_skipped} != {expected.skipped_files} found on S3")
     if info.get("feature_dim") != FEATURE_DIM:
         problems.append(f"feature_dim {info.get('feature_dim')!r} != {FEATURE_DIM}")
     if n_features != selected - n_errors:
@@ -182,7 +224,8 @@ def validate_output_folder(path: Path, expected: Expected) -> OutputReport:
         (layout.FEATURES, layout.feature_columns()),
         (layout.PCA, layout.pca_columns(k)),
     ):
-        rows, headers = csv_rows(folder.parts(name, layout.CSV))
+        rows, headers, unreadable = csv_rows(folder.parts(name, layout.CSV))
+        problems += [f"{name}/csv: {p}" for p in unreadable]
         if rows != n_features or any(h != header for h in headers):
             widths = [len(h) for h in headers]
             problems.append(
@@ -191,16 +234,26 @@ def validate_output_folder(path: Path, expected: Expected) -> OutputReport:
     statuses = parquet_value_counts(folder.parts(layout.METADATA, layout.PARQUET), "status")
     if sum(statuses.values()) != selected or statuses.get("error", 0) != n_errors:
         problems.append(f"metadata/parquet statuses {dict(statuses)} vs {selected} selected")
-    if not folder.errors_csv.is_file():
-        problems.append(f"{layout.ERRORS_CSV} missing")
-    else:
-        rows, headers = csv_rows([folder.errors_csv])
-        if rows != n_errors:
-            problems.append(f"{layout.ERRORS_CSV} has {rows} rows, counts.errors is {n_errors}")
-        if headers and tuple(headers[0]) != layout.ERROR_COLUMNS:
-            problems.append(f"{layout.ERRORS_CSV} header {headers[0]}")
-    if not folder.variance_csv.is_file() or csv_rows([folder.variance_csv])[0] != k:
-        problems.append(f"{layout.VARIANCE_CSV} missing or not {k} rows")
+    rows, _, unreadable = csv_rows(folder.parts(layout.METADATA, layout.CSV))
+    problems += [f"metadata/csv: {p}" for p in unreadable]
+    if rows != selected:
+        problems.append(f"metadata/csv has {rows} rows for {selected} images selected")
+    for path, name, columns, count, what in (
+        (folder.errors_csv, layout.ERRORS_CSV, layout.ERROR_COLUMNS, n_errors, "errors"),
+        (folder.skipped_csv, layout.SKIPPED_CSV, layout.SKIPPED_COLUMNS, n_skipped, "skipped"),
+    ):
+        if not path.is_file():
+            problems.append(f"{name} missing")
+            continue
+        rows, headers, unreadable = csv_rows([path])
+        problems += [f"{name}: {p}" for p in unreadable]
+        if rows != count:
+            problems.append(f"{name} has {rows} rows, model_info counts {count} {what}")
+        if headers and tuple(headers[0]) != columns:
+            problems.append(f"{name} header {headers[0]}")
+    variance = csv_rows([folder.variance_csv]) if folder.variance_csv.is_file() else None
+    if variance is None or variance[0] != k or variance[2]:
+        problems.append(f"{layout.VARIANCE_CSV} missing, unreadable or not {k} rows")
 
     if problems:
         raise OutputValidationError("; ".join(problems))

@@ -33,6 +33,13 @@ class JobRequest:
     partitions: int | None = None
     image_size: int | None = None
     batch_size: int | None = None
+    # Where the job's input and output really live, when it runs on a copy: the outputs
+    # name these (the local backend stages the S3 bank on disk).
+    input_as: str | None = None
+    output_as: str | None = None
+    weights_as: str | None = None
+    # Files the job's Spark listing cannot see (hidden-looking names), found by the DAG.
+    also_skipped: str | None = None
 
     def arguments(self) -> list[str]:
         """The job's own arguments (after the entry point)."""
@@ -46,12 +53,16 @@ class JobRequest:
             ("--partitions", self.partitions),
             ("--image-size", self.image_size),
             ("--batch-size", self.batch_size),
+            ("--input-as", self.input_as),
+            ("--output-as", self.output_as),
+            ("--weights-as", self.weights_as),
+            ("--also-skipped", self.also_skipped),
         ):
             if value is not None:
                 args += [flag, str(value)]
         return args
 
-    def moved(self, **locations: str) -> JobRequest:
+    def moved(self, **locations: str | None) -> JobRequest:
         """The same run reading and writing elsewhere (e.g. a local staging copy)."""
         return replace(self, **locations)
 

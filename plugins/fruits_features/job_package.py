@@ -5,12 +5,14 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from fruits_features.engines import ENGINES
 from fruits_features.s3_layout import (
     BOOTSTRAP_NAME,
+    DRIVER_REQUIREMENTS_NAME,
     ENTRY_POINT_NAME,
     JOB_ZIP_NAME,
-    REQUIREMENTS_NAME,
     WEIGHTS_NAME,
+    worker_requirements_name,
 )
 
 JOB_PACKAGE = "fruits_job"
@@ -27,7 +29,11 @@ def source_files(project_dir: Path) -> dict[str, Path]:
     return {
         ENTRY_POINT_NAME: project_dir / "spark" / ENTRY_POINT_NAME,
         BOOTSTRAP_NAME: project_dir / "bootstrap" / BOOTSTRAP_NAME,
-        REQUIREMENTS_NAME: project_dir / "bootstrap" / REQUIREMENTS_NAME,
+        DRIVER_REQUIREMENTS_NAME: project_dir / "bootstrap" / DRIVER_REQUIREMENTS_NAME,
+        **{
+            name: project_dir / "bootstrap" / name
+            for name in map(worker_requirements_name, ENGINES)
+        },
         WEIGHTS_NAME: project_dir / "models" / WEIGHTS_NAME,
     }
 

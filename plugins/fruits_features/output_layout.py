@@ -23,12 +23,14 @@ PCA = "pca"
 METADATA = "metadata"
 PARQUET, CSV = "parquet", "csv"
 ERRORS_CSV = "errors/errors.csv"
+SKIPPED_CSV = "errors/skipped.csv"
 MODEL_INFO = "model_info/model_info.json"
 VARIANCE_CSV = "model_info/variance.csv"
 REPORT = "report"
 
 KEY_COLUMNS = ("path", "label")
 ERROR_COLUMNS = ("path", "label", "bytes", "reason")
+SKIPPED_COLUMNS = ERROR_COLUMNS
 METADATA_COLUMNS = ("path", "label", "bytes", "status")
 VARIANCE_COLUMNS = ("component", "explained_variance", "cumulative_variance")
 # The vector column of each Parquet data set.
@@ -88,6 +90,10 @@ class RunFolder:
     @property
     def errors_csv(self) -> Path:
         return self.root / ERRORS_CSV
+
+    @property
+    def skipped_csv(self) -> Path:
+        return self.root / SKIPPED_CSV
 
     @property
     def source_marker(self) -> Path:

@@ -18,6 +18,7 @@ from fruits_features.s3_layout import (
     ARTIFACT_NAMES,
     ENTRY_POINT_NAME,
     JOB_ZIP_NAME,
+    SKIPPED_LIST_NAME,
     WEIGHTS_NAME,
     RunLayout,
     run_key,
@@ -47,6 +48,7 @@ class RunSpec:
             engine=self.params.engine,
             limit=self.params.limit,
             partitions=partitions,
+            also_skipped=layout.artifact_uri(SKIPPED_LIST_NAME),
         )
         return JobInvocation(
             entry_point=layout.artifact_uri(ENTRY_POINT_NAME),
@@ -63,9 +65,14 @@ def run_spec(
 
 
 def build_plan(
-    config: PipelineConfig, run_params: RunParams, run_id: str, planned_images: int
+    config: PipelineConfig,
+    run_params: RunParams,
+    run_id: str,
+    planned_images: int,
+    skipped: list[tuple[str, str, int, str]] | None = None,
 ) -> dict[str, Any]:
-    """Plan of one run (pure). ``planned_images``: how many images the job should select."""
+    """Plan of one run (pure). ``planned_images``: how many images the job should select;
+    ``skipped``: (S3 URI, label, bytes, reason) of the files it will not process."""
     run = run_spec(config, run_params, run_id, planned_images)
     layout = run.layout
     plan: dict[str, Any] = {
@@ -78,6 +85,8 @@ def build_plan(
         "limit": run_params.limit,
         "engine": run_params.engine,
         "planned_images": planned_images,
+        "skipped_files": [list(row) for row in skipped or []],
+        "skipped_list": layout.artifact_uri(SKIPPED_LIST_NAME),
         "bucket": layout.bucket,
         "input_uri": layout.input_uri,
         "output_prefix": layout.output_prefix,

@@ -1,12 +1,14 @@
-"""S3 transfers of a run, through Airflow's S3Hook (connection and endpoints from Airflow)."""
+"""S3 transfers of a run, on a boto3 client made by Airflow's S3Hook (connection, endpoints)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -20,37 +22,61 @@ log = logging.getLogger(__name__)
 TRANSFER_THREADS = 8
 
 
-def s3_hook(config: PipelineConfig) -> S3Hook:
-    return S3Hook(aws_conn_id=config.storage.aws_conn_id, region_name=config.storage.region)
+def s3_client(config: PipelineConfig) -> Any:
+    """A boto3 S3 client as the deployment's Airflow connection says."""
+    return S3Hook(
+        aws_conn_id=config.storage.aws_conn_id, region_name=config.storage.region
+    ).get_conn()
 
 
-def list_keys(hook: S3Hook, bucket: str, prefix: str) -> list[str]:
-    return [k for k in hook.list_keys(bucket_name=bucket, prefix=prefix) if not k.endswith("/")]
+def list_objects(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every object under ``prefix`` (Key, Size, LastModified...), folder markers left out."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o for p in pages for o in p.get("Contents", []) if not o["Key"].endswith("/")]
 
 
-def download_keys(hook: S3Hook, bucket: str, keys: Iterable[str], prefix: str, target: Path) -> int:
+def list_keys(client: Any, bucket: str, prefix: str) -> list[str]:
+    return [o["Key"] for o in list_objects(client, bucket, prefix)]
+
+
+def download_keys(client: Any, bucket: str, keys: Iterable[str], prefix: str, target: Path) -> int:
     """Download ``keys`` (all under ``prefix``) to ``target``, keeping their relative paths."""
-    client = hook.get_conn()
-    jobs = [(key, target / relative_key(key, prefix)) for key in keys]
+    return download_objects(client, bucket, [{"Key": key} for key in keys], prefix, target)
+
+
+def download_objects(
+    client: Any, bucket: str, objects: Iterable[dict[str, Any]], prefix: str, target: Path
+) -> int:
+    """Download listed objects to ``target``; a local copy keeps the object's time (its
+    ``LastModified``), so the copy lists as the original does."""
+    jobs = [(obj, target / relative_key(obj["Key"], prefix)) for obj in objects]
     for _, path in jobs:
         path.parent.mkdir(parents=True, exist_ok=True)
+
+    def fetch(job: tuple[dict[str, Any], Path]) -> None:
+        obj, path = job
+        client.download_file(bucket, obj["Key"], str(path))
+        if "LastModified" in obj:
+            moment = obj["LastModified"].timestamp()
+            os.utime(path, (moment, moment))
+
     with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
-        list(pool.map(lambda job: client.download_file(bucket, job[0], str(job[1])), jobs))
+        list(pool.map(fetch, jobs))
     return len(jobs)
 
 
-def download_prefix(hook: S3Hook, bucket: str, prefix: str, target: Path) -> int:
+def download_prefix(client: Any, bucket: str, prefix: str, target: Path) -> int:
     """Replace ``target`` with a copy of everything under ``prefix``; returns the file count.
 
     Files land in a sibling folder first, so ``target`` never holds a half download.
     """
-    keys = list_keys(hook, bucket, prefix)
+    keys = list_keys(client, bucket, prefix)
     if not keys:
         raise FileNotFoundError(f"nothing under s3://{bucket}/{prefix}")
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        count = download_keys(hook, bucket, keys, prefix, partial)
+        count = download_keys(client, bucket, keys, prefix, partial)
         if target.exists():
             # Only this run writes here (the run key is unique): this is a retried download.
             shutil.rmtree(target)
@@ -60,7 +86,7 @@ def download_prefix(hook: S3Hook, bucket: str, prefix: str, target: Path) -> int
     return count
 
 
-def upload_folder(hook: S3Hook, folder: Path, bucket: str, prefix: str) -> int:
+def upload_folder(client: Any, folder: Path, bucket: str, prefix: str) -> int:
     """Upload a folder under ``prefix``; ``_SUCCESS`` files go last so the marker means complete.
 
     Local-filesystem checksums (``.crc``) are left behind: they mean nothing on S3.
@@ -72,7 +98,7 @@ def upload_folder(hook: S3Hook, folder: Path, bucket: str, prefix: str) -> int:
 
     def put(path: Path) -> None:
         key = prefix + path.relative_to(folder).as_posix()
-        hook.load_file(filename=path, key=key, bucket_name=bucket, replace=True)
+        client.upload_file(str(path), bucket, key)
 
     with ThreadPoolExecutor(TRANSFER_THREADS) as pool:
         list(pool.map(put, data))

@@ -17,16 +17,31 @@ from pathlib import PurePosixPath
 
 from fruits_features import output_layout
 from fruits_features.config import PipelineConfig
+from fruits_features.engines import ENGINES
 from fruits_features.modes import MODES
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 ENTRY_POINT_NAME = "process_fruits_data.py"
 JOB_ZIP_NAME = "fruits_job.zip"
 BOOTSTRAP_NAME = "install_dependencies.sh"
-REQUIREMENTS_NAME = "requirements-emr.txt"  # the bootstrap's argument
+# The bootstrap's arguments: what the master (driver) and the core nodes (workers) install.
+DRIVER_REQUIREMENTS_NAME = "requirements-emr-driver.txt"
 WEIGHTS_NAME = "mobilenet_v2_1.0_224_no_top.weights.h5"
-ARTIFACT_NAMES = (ENTRY_POINT_NAME, JOB_ZIP_NAME, BOOTSTRAP_NAME, REQUIREMENTS_NAME, WEIGHTS_NAME)
+
+
+def worker_requirements_name(engine: str) -> str:
+    return f"requirements-emr-worker-{engine}.txt"
+
+
+# Written per run by upload_artifacts: the files check_inputs skips, for the job's report.
+SKIPPED_LIST_NAME = "skipped-files.csv"
+ARTIFACT_NAMES = (
+    ENTRY_POINT_NAME,
+    JOB_ZIP_NAME,
+    BOOTSTRAP_NAME,
+    DRIVER_REQUIREMENTS_NAME,
+    *(worker_requirements_name(engine) for engine in ENGINES),
+    WEIGHTS_NAME,
+)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -60,18 +75,10 @@ def listing_prefix(config: PipelineConfig, mode: str) -> str:
     return training_prefix(config) + MODES[mode].class_prefix
 
 
-def image_class(key: str, config: PipelineConfig) -> str | None:
-    """Class of a training image key (the folder holding it, as the job labels it), else None.
-
-    Files directly in ``Training/`` and non-image files have no class.
-    """
-    prefix = training_prefix(config)
-    if not key.startswith(prefix) or not key.lower().endswith(IMAGE_SUFFIXES):
-        return None
-    parts = key[len(prefix) :].split("/")
-    if len(parts) < 2 or not parts[-2] or not parts[-1]:
-        return None
-    return parts[-2]
+def training_relative(key: str, input_prefix: str) -> str | None:
+    """A key's path below ``<input_prefix>/Training/`` (None: the key is not under it)."""
+    prefix = f"{input_prefix.strip('/')}/Training/"
+    return key[len(prefix) :] if key.startswith(prefix) and len(key) > len(prefix) else None
 
 
 @dataclass(frozen=True)

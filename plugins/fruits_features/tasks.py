@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import logging
 import tempfile
 from datetime import timedelta
@@ -15,6 +17,7 @@ from fruits_features.checks import (
     Expected,
     InputCheckError,
     summarize_inputs,
+    too_few_images,
     validate_output_folder,
 )
 from fruits_features.compute import compute_backend
@@ -24,8 +27,8 @@ from fruits_features.modes import MODES
 from fruits_features.output_layout import RunFolder
 from fruits_features.params import parse_run_params
 from fruits_features.plan import build_plan
-from fruits_features.s3_io import download_prefix, list_keys, s3_hook
-from fruits_features.s3_layout import listing_prefix, run_key, run_layout, split_s3_uri
+from fruits_features.s3_io import download_prefix, list_keys, list_objects, s3_client
+from fruits_features.s3_layout import listing_prefix, run_key, run_layout, s3_uri, split_s3_uri
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,8 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
         bucket,
     )
 
-    hook = s3_hook(config)
-    if list_keys(hook, bucket, layout.output_prefix):
+    client = s3_client(config)
+    if list_keys(client, bucket, layout.output_prefix):
         raise InputCheckError(
             f"{layout.output_uri}/ already holds objects: refusing to overwrite an earlier run"
         )
@@ -78,38 +81,41 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
         raise InputCheckError(f"{results} already exists: refusing to overwrite an earlier run")
 
     prefix = listing_prefix(config, run_params.mode)
-    summary = summarize_inputs(list_keys(hook, bucket, prefix), config, run_params.mode)
+    summary = summarize_inputs(list_objects(client, bucket, prefix), config, run_params.mode)
+    # Named now, before any compute; the job lists them in errors/skipped.csv.
+    for key, _, _, reason in summary.skipped:
+        log.warning("Skipping s3://%s/%s: %s", bucket, key, reason)
     if summary.images == 0:
         raise InputCheckError(
             f"no image for mode {run_params.mode} under s3://{bucket}/{prefix}"
             " (expected Training/<class>/<image>.jpg|.jpeg|.png)"
         )
     planned = MODES[run_params.mode].planned_images(summary.images, run_params.limit)
-    if run_params.pca_components > planned:
-        raise InputCheckError(
-            f"pca_components {run_params.pca_components} > the {planned} images this run would"
-            " process: lower K or raise the limit"
-        )
+    problem = too_few_images(planned, run_params.pca_components)
+    if problem:
+        raise InputCheckError(f"{problem} (mode {run_params.mode}, limit {run_params.limit})")
     log.info(
-        "%d images available in %d classes, %d planned",
+        "%d images available in %d classes, %d planned, %d files skipped",
         summary.images,
         len(summary.classes),
         planned,
+        len(summary.skipped),
     )
-    return build_plan(config, run_params, run_id, planned)
+    skipped = [(s3_uri(bucket, key), *rest) for key, *rest in summary.skipped]
+    return build_plan(config, run_params, run_id, planned, skipped)
 
 
 @task(**TRANSFER_RETRIES)
 def upload_artifacts(plan: dict[str, Any]) -> dict[str, str]:
     """Upload entry point, job zip, bootstrap files and weights under the run's artifacts prefix."""
     config = config_from_snapshot(plan["config"])
-    hook = s3_hook(config)
+    client = s3_client(config)
     digests: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="fruits-artifacts-") as build_dir:
         files = artifact_files(config.project_path, Path(build_dir))
         for name, path in files.items():
             bucket, key = split_s3_uri(plan["artifacts"][name])
-            hook.load_file(filename=path, key=key, bucket_name=bucket, replace=True)
+            client.upload_file(str(path), bucket, key)
             digests[name] = _sha256(path)
             log.info(
                 "Uploaded %s (%d bytes, sha256 %s) to s3://%s/%s",
@@ -119,7 +125,22 @@ def upload_artifacts(plan: dict[str, Any]) -> dict[str, str]:
                 bucket,
                 key,
             )
+        # What check_inputs found the job cannot list itself, for the run's skipped.csv.
+        bucket, key = split_s3_uri(plan["skipped_list"])
+        client.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=csv_text(["path", "label", "bytes", "reason"], plan["skipped_files"]).encode(),
+        )
     return digests
+
+
+def csv_text(header: list[str], rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 @task(**TRANSFER_RETRIES)
@@ -128,7 +149,7 @@ def download_outputs(plan: dict[str, Any]) -> str:
     config = config_from_snapshot(plan["config"])
     target = Path(plan["results_dir"])
     target.parent.mkdir(parents=True, exist_ok=True)
-    count = download_prefix(s3_hook(config), plan["bucket"], plan["output_prefix"], target)
+    count = download_prefix(s3_client(config), plan["bucket"], plan["output_prefix"], target)
     # Where this copy came from: model_info's "output" is where the job wrote, which for the
     # local compute path is a staging folder that no longer exists.
     RunFolder(target).source_marker.write_text(plan["output_uri"] + "\n", encoding="utf-8")
@@ -145,6 +166,7 @@ def validate_outputs(plan: dict[str, Any]) -> dict[str, Any]:
         pca_components=plan["pca_components"],
         images_selected=plan["planned_images"],
         run_id=plan["run_id"],
+        skipped_files=len(plan["skipped_files"]),
     )
     report = validate_output_folder(folder, expected)
     log.info("Run %s valid: %s", plan["run_id"], report.summary())
@@ -170,11 +192,9 @@ def build_run_report(plan: dict[str, Any], compute: dict[str, Any] | None = None
     section = compute_backend(plan["compute"]).report_section(plan, **(compute or {}))
     files = build_report(Path(plan["results_dir"]), compute=section, input_uri=plan["input_uri"])
     prefix = run_layout(config, plan["mode"], plan["run_key"]).report_prefix
-    hook = s3_hook(config)
+    client = s3_client(config)
     for path in files.paths:
-        hook.load_file(
-            filename=path, key=prefix + path.name, bucket_name=plan["bucket"], replace=True
-        )
+        client.upload_file(str(path), plan["bucket"], prefix + path.name)
     log.info(
         "Report: %s (on S3: s3://%s/%s%s)", files.html, plan["bucket"], prefix, files.html.name
     )

@@ -66,6 +66,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--partitions", type=_positive, default=None, help="default: Spark's default parallelism"
     )
     parser.add_argument(
+        "--input-as",
+        default=None,
+        metavar="URI",
+        help="where --input's files really live (the job reads a copy): outputs name these",
+    )
+    parser.add_argument(
+        "--output-as",
+        default=None,
+        metavar="URI",
+        help="where the outputs will be published (the job writes a copy): messages name it",
+    )
+    parser.add_argument(
+        "--weights-as",
+        default=None,
+        metavar="URI",
+        help="where --weights really lives (the job reads a copy): model_info names it",
+    )
+    parser.add_argument(
+        "--also-skipped",
+        default=None,
+        metavar="URI",
+        help="CSV (path,label,bytes,reason) of files Spark cannot list (hidden-looking names) "
+        "that the caller found: reported with the run's skipped files",
+    )
+    parser.add_argument(
         "--engine",
         choices=list(ENGINES),
         default=DEFAULT_ENGINE,

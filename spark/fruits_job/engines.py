@@ -32,6 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FEATURE_DIM = 1280
 DEFAULT_ENGINE = "onnxruntime"
+# What the driver and the Python workers import whatever the engine (decode, Arrow, PCA).
+BASE_MODULES = ("numpy", "pandas", "pyarrow", "PIL")
 ONNX_OPSET = 17
 _INPUT, _OUTPUT = "images", "features"
 

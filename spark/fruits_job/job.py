@@ -10,20 +10,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
-import re
 import sys
 import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
-from urllib.parse import unquote
 
 import pandas as pd
 from pyspark import SparkConf, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.utils import AnalysisException
 
 from fruits_job import outputs, storage
 from fruits_job.cli import PROG, JobInputError, parse_args
@@ -34,7 +31,7 @@ from fruits_job.engines import (
     prepare_model,
 )
 from fruits_job.features import InferenceSettings, make_feature_udf
-from fruits_job.modes import MODES
+from fruits_job.listing import list_bank, read_images, read_roots
 from fruits_job.pca import PcaCheckError, fit_pca
 from fruits_job.preprocess import EMPTY_FILE
 from fruits_job.selection import ListedFile, Selection, select_images
@@ -103,44 +100,6 @@ def build_session() -> SparkSession:
     return builder.getOrCreate()
 
 
-def hadoop_path_string(uri: str) -> str:
-    """`file:///a/b%20c` (java.net.URI form) → `file:/a/b c` (Hadoop Path.toString form)."""
-    return unquote(re.sub(r"^([A-Za-z][\w+.-]*):///", r"\1:/", uri))
-
-
-def input_files(spark: SparkSession, training_uri: str, mode: str) -> DataFrame | None:
-    """Every file in the class folders the mode may select from (None: no such folder).
-
-    The same DataFrame lists the files and later reads the selected ones, so the
-    folders are listed once.
-    """
-    try:
-        return (
-            spark.read.format("binaryFile")
-            .option("recursiveFileLookup", "true")
-            .load(f"{training_uri}/{MODES[mode].class_glob}")
-        )
-    except AnalysisException:  # the glob matched no folder
-        return None
-
-
-def list_input(files: DataFrame) -> list[ListedFile]:
-    """path and size of every file, empty files included."""
-    # Without the content column, binaryFile lists files (in parallel on a
-    # cluster) and reads no bytes. Its scans skip zero-length files, though.
-    sizes = {row.path: row.length for row in files.select("path", "length").collect()}
-    listed = [ListedFile(path, size) for path, size in sizes.items()]
-    # The file index still knows them: one py4j call for the whole list, whose
-    # entries are URI-encoded (spaces as %20).
-    join = files.sparkSession.sparkContext._jvm.org.apache.hadoop.util.StringUtils.join
-    everything = join("\n", files._jdf.inputFiles())
-    for uri in everything.splitlines():
-        path = hadoop_path_string(uri)
-        if path not in sizes:
-            listed.append(ListedFile(path, 0))
-    return listed
-
-
 def read_weights(spark: SparkSession, uri: str) -> bytes:
     row = spark.read.format("binaryFile").load(uri).select("content").first()
     return bytes(row.content)
@@ -176,50 +135,58 @@ def _versions(spark: SparkSession) -> dict[str, str]:
     }
 
 
-def _log_skipped(selection: Selection) -> None:
-    if not selection.skipped:
-        return
-    examples = ", ".join(
-        f.path.rsplit("/", 2)[-2] + "/" + f.path.rsplit("/", 1)[-1] for f in selection.skipped[:5]
-    )
-    log.warning(
-        "%d files are not images in a class folder and are not processed (e.g. %s)",
-        len(selection.skipped),
-        examples,
-    )
+class BankPaths:
+    """Where a listed file lives in the bank: the job may read a copy (``--input-as``)."""
+
+    def __init__(self, input_root: str, input_as: str | None) -> None:
+        self.root = input_root.rstrip("/")
+        self.bank = (input_as or input_root).rstrip("/")
+
+    def __call__(self, path: str) -> str:
+        if path == self.root or path.startswith(self.root + "/"):
+            return self.bank + path[len(self.root) :]
+        return path
 
 
 def extract_features(
-    files: DataFrame,
+    spark: SparkSession,
     selection: Selection,
+    listed: list[ListedFile],
+    training: str,
+    bank_path: BankPaths,
     settings: InferenceSettings,
     model: bytes,
     partitions: int,
 ) -> DataFrame:
-    """path, label, bytes, features, error for every selected image, cached."""
-    spark = files.sparkSession
+    """path (in the bank), label, bytes, features, error for every selected image, cached."""
     readable = [image for image in selection.images if image.size > 0]
     # Through Arrow (pandas): ~10x faster than a list of tuples for 67,692 rows.
     wanted = spark.createDataFrame(
         pd.DataFrame(
-            {"path": [i.path for i in readable], "label": [i.label for i in readable]},
+            {
+                "path": [i.path for i in readable],
+                "bank_path": [bank_path(i.path) for i in readable],
+                "label": [i.label for i in readable],
+            },
             dtype="string",
         ),
-        "path string, label string",
+        "path string, bank_path string, label string",
     )
     content = (
-        files.select("path", "content", F.col("length").alias("bytes"))
+        read_images(spark, read_roots(selection.images, listed, training))
         .join(F.broadcast(wanted), "path")
         # Merge the many small file partitions without a shuffle: one model
         # per worker, and no idle cores.
         .coalesce(partitions)
     )
     udf = make_feature_udf(settings, spark.sparkContext.broadcast(model))
-    result = content.select("path", "label", "bytes", udf("content").alias("r")).select(
-        "path", "label", "bytes", "r.features", "r.error"
-    )
+    result = content.select(
+        F.col("bank_path").alias("path"), "label", "bytes", udf("content").alias("r")
+    ).select("path", "label", "bytes", "r.features", "r.error")
     # Spark's file scans never return zero-length files: report them from the listing.
-    empty = [(i.path, i.label, 0, None, EMPTY_FILE) for i in selection.images if i.size == 0]
+    empty = [
+        (bank_path(i.path), i.label, 0, None, EMPTY_FILE) for i in selection.images if i.size == 0
+    ]
     if empty:
         result = result.unionByName(spark.createDataFrame(empty, result.schema))
     return result.persist(StorageLevel.MEMORY_AND_DISK)
@@ -232,6 +199,9 @@ def run(spark: SparkSession, args) -> dict:
     input_root = storage.qualify(spark, args.input).rstrip("/")
     weights_uri = storage.qualify(spark, args.weights)
     training = f"{input_root}/Training"
+    # What the outputs and messages name: the bank and the run's prefix, not a copy.
+    bank_path = BankPaths(input_root, args.input_as)
+    published = (args.output_as or output).rstrip("/")
 
     if storage.is_non_empty_dir(spark, output):
         raise JobInputError(f"output {output} already holds files; each run needs a new prefix")
@@ -245,16 +215,30 @@ def run(spark: SparkSession, args) -> dict:
         raise JobInputError(str(exc)) from None
 
     with timer.stage("list"):
-        files = input_files(spark, training, args.mode)
-        listing = list_input(files) if files is not None else []
-        selection = select_images(listing, args.mode, args.limit)
-    _log_skipped(selection)
+        listed = list_bank(spark, training, args.mode)
+        selection = select_images(listed, args.mode, args.limit, training)
+    skipped = [(bank_path(f.path), f.label or "", f.size, f.reason) for f in selection.skipped]
+    files_listed = selection.files_listed
+    if args.also_skipped:
+        seen = {bank_path(f.path) for f in listed}
+        extra = [
+            row
+            for row in outputs.read_csv_rows(storage.read_text(spark, args.also_skipped))
+            if row[0] not in seen
+        ]
+        skipped = sorted(skipped + extra)
+        files_listed += len(extra)
+    for path, _, _, reason in skipped:
+        log.warning("skipping %s: %s", path, reason)
     n_images = len(selection.images)
     if n_images == 0:
-        raise JobInputError(f"no images for mode {args.mode!r} under {training}")
+        raise JobInputError(f"no images for mode {args.mode!r} under {bank_path(training)}")
+    if n_images < 2:
+        raise JobInputError(f"a PCA needs at least 2 images; this run would process {n_images}")
     if args.pca_components > n_images:
         raise JobInputError(
-            f"--pca-components {args.pca_components} is more than the {n_images} images selected"
+            f"--pca-components {args.pca_components} is more than the {n_images} images "
+            "this run would process"
         )
     log.info(
         "run %s: mode %s, %d images of %d classes selected from %d files under %s",
@@ -277,7 +261,13 @@ def run(spark: SparkSession, args) -> dict:
         weights_sha256=sha256,
     )
     with timer.stage("prepare_model"):
-        model = prepare_model(args.engine, weights, args.image_size)
+        try:
+            model = prepare_model(args.engine, weights, args.image_size)
+        except Exception as exc:  # Keras/h5py name the problem; the user needs the file too
+            raise JobInputError(
+                f"weights {weights_uri} cannot be loaded into MobileNetV2 (no top): "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
     log.info("engine %s: %d bytes of model broadcast to the workers", args.engine, len(model))
     partitions = args.partitions or spark.sparkContext.defaultParallelism
     log.info(
@@ -291,7 +281,9 @@ def run(spark: SparkSession, args) -> dict:
     progress.start()
     try:
         with timer.stage("features", n_images):
-            result = extract_features(files, selection, settings, model, partitions)
+            result = extract_features(
+                spark, selection, listed, training, bank_path, settings, model, partitions
+            )
             result.count()
 
         with timer.stage("errors_and_metadata"):
@@ -308,6 +300,11 @@ def run(spark: SparkSession, args) -> dict:
                 f"{output}/errors/errors.csv",
                 outputs.to_csv_text(["path", "label", "bytes", "reason"], error_rows),
             )
+            storage.write_text(
+                spark,
+                f"{output}/errors/skipped.csv",
+                outputs.to_csv_text(["path", "label", "bytes", "reason"], skipped),
+            )
             status = F.when(F.col("error").isNull(), "ok").otherwise("error").alias("status")
             metadata_df = result.select("path", "label", "bytes", status).coalesce(1)
             outputs.write_table(metadata_df, f"{output}/metadata")
@@ -317,7 +314,7 @@ def run(spark: SparkSession, args) -> dict:
         if n_features < max(2, args.pca_components):
             raise JobInputError(
                 f"only {n_features} of {n_images} images could be read, too few for "
-                f"{args.pca_components} PCA components (see {output}/errors/errors.csv)"
+                f"{args.pca_components} PCA components (see {published}/errors/errors.csv)"
             )
 
         with timer.stage("write_features", n_features):
@@ -341,8 +338,8 @@ def run(spark: SparkSession, args) -> dict:
     info = {
         "run_id": args.run_id,
         "mode": args.mode,
-        "input": input_root,
-        "output": output,
+        "input": bank_path(input_root),
+        "output": published,
         "engine": args.engine,
         "image_size": args.image_size,
         "batch_size": args.batch_size,
@@ -350,8 +347,8 @@ def run(spark: SparkSession, args) -> dict:
         "pca_components": args.pca_components,
         "feature_dim": FEATURE_DIM,
         "counts": {
-            "files_listed": selection.files_listed,
-            "non_image_files": len(selection.skipped),
+            "files_listed": files_listed,
+            "skipped_files": len(skipped),
             "images_selected": n_images,
             "features": n_features,
             "errors": len(error_rows),
@@ -359,7 +356,7 @@ def run(spark: SparkSession, args) -> dict:
         "explained_variance": explained,
         "cumulative_variance": cumulative,
         "variance_kept": cumulative[-1],
-        "weights": {"uri": weights_uri, "sha256": sha256},
+        "weights": {"uri": args.weights_as or weights_uri, "sha256": sha256},
         "versions": _versions(spark),
         "stages": timer.stages,
         "started_at": started_at.isoformat(),
@@ -378,7 +375,7 @@ def run(spark: SparkSession, args) -> dict:
         100 * cumulative[-1],
         args.pca_components,
         timer.stages["features"]["images_per_second"],
-        output,
+        published,
     )
     result.unpersist()
     return info

@@ -21,6 +21,12 @@ def to_csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return buffer.getvalue()
 
 
+def read_csv_rows(text: str) -> list[tuple[str, str, int, str]]:
+    """Rows of a path,label,bytes,reason CSV (with its header)."""
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    return [(path, label, int(size or 0), reason) for path, label, size, reason in rows]
+
+
 def expand_array(df: DataFrame, column: str, names: Sequence[str]) -> DataFrame:
     """path, label, array → path, label, one column per element (CSV has no arrays)."""
     items = [F.col(column)[i].alias(name) for i, name in enumerate(names)]
@@ -30,9 +36,11 @@ def expand_array(df: DataFrame, column: str, names: Sequence[str]) -> DataFrame:
 def write_table(df: DataFrame, uri: str, csv_df: DataFrame | None = None) -> None:
     """Parquet under uri/parquet and CSV (with header) under uri/csv."""
     df.write.mode("errorifexists").parquet(f"{uri}/parquet")
-    (csv_df if csv_df is not None else df).write.mode("errorifexists").option("header", True).csv(
-        f"{uri}/csv"
-    )
+    # RFC 4180: a quote inside a quoted field is doubled. Spark's default escapes it with a
+    # backslash, which Python's csv module and pandas read back wrong.
+    (csv_df if csv_df is not None else df).write.mode("errorifexists").option(
+        "header", True
+    ).option("escape", '"').csv(f"{uri}/csv")
 
 
 def variance_csv(explained: Sequence[float]) -> str:

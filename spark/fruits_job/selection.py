@@ -1,7 +1,7 @@
-"""Which files of the input a run processes: modes, labels, deterministic subsets.
+"""Which files of the input a run processes: the input rule, modes, deterministic subsets.
 
-Pure functions over (path, size) listings, so that the selection is tested
-without Spark and is the same on S3 and on a laptop.
+Pure functions over listings (path, size, modification time), so that the selection is
+tested without Spark and is the same on S3 and on a laptop.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 
+from fruits_job.input_rule import classify
 from fruits_job.modes import MODES
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 @dataclass(frozen=True)
 class ListedFile:
     path: str
     size: int
+    modified: int = 0  # milliseconds since the epoch, as Spark lists the file
 
 
 @dataclass(frozen=True)
@@ -26,25 +26,33 @@ class Image:
     path: str
     label: str
     size: int
+    modified: int = 0
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A listed file the run does not process, and why (errors/skipped.csv)."""
+
+    path: str
+    label: str | None
+    size: int
+    reason: str
 
 
 @dataclass(frozen=True)
 class Selection:
     images: list[Image]
-    skipped: list[ListedFile]  # files listed but never processed (not an image, no class folder)
+    skipped: list[Skipped]
     files_listed: int
 
 
-def is_image_name(path: str) -> bool:
-    return path.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def label_of(path: str) -> str | None:
-    """The class of an image is the folder holding it; files directly in Training/ have none."""
-    parts = path.rstrip("/").split("/")
-    if len(parts) < 3 or parts[-2] == "Training":
-        return None
-    return parts[-2]
+def relative_to_training(path: str, training_root: str | None = None) -> str:
+    """A listed path below ``Training/`` (the root, or the last ``/Training/`` in the path)."""
+    if training_root is not None:
+        root = training_root.rstrip("/") + "/"
+        if path.startswith(root):
+            return path[len(root) :]
+    return path.rsplit("/Training/", 1)[-1]
 
 
 def _stable_key(image: Image) -> str:
@@ -72,22 +80,28 @@ def round_robin(images: list[Image]) -> list[Image]:
     return ordered
 
 
-def select_images(files: list[ListedFile], mode: str, limit: int | None = None) -> Selection:
-    """Images a run processes, in a deterministic order, and the files it skips."""
+def select_images(
+    files: list[ListedFile],
+    mode: str,
+    limit: int | None = None,
+    training_root: str | None = None,
+) -> Selection:
+    """Images a run processes, in a deterministic order, and the files it skips (with why)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     spec = MODES[mode]
     images: list[Image] = []
-    skipped: list[ListedFile] = []
+    skipped: list[Skipped] = []
     for listed in files:
-        label = label_of(listed.path)
-        if label is None or not is_image_name(listed.path):
-            skipped.append(listed)
+        label, reason = classify(relative_to_training(listed.path, training_root))
+        if reason is not None:
+            skipped.append(Skipped(listed.path, label, listed.size, reason))
         elif spec.selects(label):
-            images.append(Image(listed.path, label, listed.size))
+            images.append(Image(listed.path, label, listed.size, listed.modified))
     caps = [cap for cap in (spec.max_images, limit) if cap is not None]
     if caps:
         images = round_robin(images)[: min(caps)]
     else:
         images.sort(key=lambda image: image.path)
+    skipped.sort(key=lambda file: file.path)
     return Selection(images=images, skipped=skipped, files_listed=len(files))

@@ -40,3 +40,13 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
         out.write(bytearray(text.encode("utf-8")))
     finally:
         out.close()
+
+
+def read_text(spark: SparkSession, uri: str) -> str:
+    fs, path = _fs_and_path(spark, uri)
+    stream = fs.open(path)
+    try:
+        reader = spark.sparkContext._jvm.java.io.InputStreamReader(stream, "UTF-8")
+        return spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(reader)
+    finally:
+        stream.close()

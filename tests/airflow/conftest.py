@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pytest
 
+from tests.airflow.fault_proxy import FaultProxy
 from tests.conftest import REPO, SAMPLE, WEIGHTS, spark_submit_job
 
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fruits-airflow-home-"))
@@ -234,6 +235,22 @@ def moto_server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def emr_proxy(moto_server) -> Iterator[FaultProxy]:
+    """moto's EMR behind a proxy that can fail as AWS does (tests/airflow/fault_proxy.py)."""
+    proxy = FaultProxy(moto_server).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def emr_faults(emr_proxy) -> Iterator[FaultProxy]:
+    """The proxy, with no fault queued and its counters at zero; cleared again afterwards."""
+    emr_proxy.clear()
+    yield emr_proxy
+    emr_proxy.clear()
+
+
+@pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata database in the session's Airflow home."""
     subprocess.run(
@@ -264,10 +281,11 @@ def aws_connection(s3_endpoint: str, emr_endpoint: str) -> str:
 
 
 @pytest.fixture
-def pipeline_env(monkeypatch, s3_server, moto_server, tmp_path) -> dict[str, str]:
-    """Environment of a test deployment: fast polling, its own results and output prefixes."""
+def pipeline_env(monkeypatch, s3_server, emr_faults, tmp_path) -> dict[str, str]:
+    """Environment of a test deployment: fast polling, its own results and output prefixes;
+    EMR calls go through the fault proxy (``emr_faults``) to moto."""
     env = {
-        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(s3_server.endpoint, moto_server),
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(s3_server.endpoint, emr_faults.url),
         "FRUITS_BUCKET": BUCKET,
         "FRUITS_INPUT_PREFIX": INPUT_PREFIX,
         # Per test, so a test never sees another test's runs.
@@ -339,18 +357,20 @@ def sensor_is_waiting(run_id: str) -> bool:
 
 @dataclass
 class EmrStepDriver:
-    """Plays EMR's part for steps: publishes outputs, then ends the step.
+    """Plays EMR's part for steps, once the run's sensor waits for one (deferred or
+    rescheduled), so both wait paths get exercised.
 
-    ``outcome``: COMPLETED (outputs published first), FAILED, or BOOTSTRAP_FAILURE (the cluster
-    dies before the step starts, which EMR reports as a CANCELLED step). A step ends once the
-    run's sensor waits for it (deferred or rescheduled), so both wait paths get exercised.
+    ``outcome``: RUN (the step's own command runs on local Spark, tests/airflow/emr_steps.py,
+    and the step ends COMPLETED or FAILED by its exit code), FAILED (ended at once), or
+    BOOTSTRAP_FAILURE (the cluster dies before the step starts, which EMR reports as a
+    CANCELLED step).
     """
 
     s3: S3Server
-    outputs: Path | None
-    outcome: str = "COMPLETED"
+    outcome: str = "RUN"
     max_wait: float = 60.0
     handled: dict[str, dict] = field(default_factory=dict)
+    runs: dict[str, Any] = field(default_factory=dict)
     _seen: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -366,28 +386,23 @@ class EmrStepDriver:
                         self._finish(cluster, step)
 
     def _finish(self, cluster, step) -> None:
+        from fruits_features.compute.emr_spec import step_log_uri
+        from tests.airflow.emr_steps import StepExecutor
+
         args = list(step.args)
         values = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
         self.handled[step.id] = values
-        if self.outcome == "COMPLETED":
-            self._publish(values)
         if self.outcome == "BOOTSTRAP_FAILURE":
             cluster.state = "TERMINATED_WITH_ERRORS"
             cluster.last_state_change_reason = BOOTSTRAP_FAILURE
             step.state = "CANCELLED"
+        elif self.outcome == "FAILED":
+            step.state = "FAILED"
         else:
-            step.state = self.outcome
-
-    def _publish(self, values: dict[str, str]) -> None:
-        assert self.outputs is not None, "a COMPLETED step needs job outputs"
-        publish_job_outputs(
-            self.s3,
-            self.outputs,
-            output_uri=values["--output"],
-            run_id=values["--run-id"],
-            input_uri=values["--input"],
-            weights_uri=values["--weights"],
-        )
+            log_uri = step_log_uri(cluster.log_uri, cluster.id, step.id)
+            result = StepExecutor(self.s3.client()).run(args, log_uri)
+            self.runs[step.id] = result
+            step.state = "COMPLETED" if result.code == 0 else "FAILED"
 
 
 def publish_job_outputs(
@@ -414,11 +429,11 @@ def publish_job_outputs(
 
 @pytest.fixture
 def emr_steps(s3_server, moto_server) -> Iterator[Callable[..., EmrStepDriver]]:
-    """Start a step driver: ``emr_steps(outcome, outputs)``; stopped after the test."""
+    """Start a step driver: ``emr_steps(outcome)``; stopped after the test."""
     drivers: list[tuple[EmrStepDriver, threading.Thread]] = []
 
-    def start(outcome: str = "COMPLETED", outputs: Path | None = None) -> EmrStepDriver:
-        driver = EmrStepDriver(s3=s3_server, outputs=outputs, outcome=outcome)
+    def start(outcome: str = "RUN") -> EmrStepDriver:
+        driver = EmrStepDriver(s3=s3_server, outcome=outcome)
         thread = threading.Thread(target=driver.run, daemon=True)
         thread.start()
         drivers.append((driver, thread))

@@ -10,12 +10,16 @@ import pytest
 from fruits_features.checks import summarize_inputs
 from fruits_features.compute.emr import EmrSettings
 from fruits_features.compute.emr_spec import (
+    AM_MEMORY_MB,
+    NODE_TYPES,
+    SizingError,
+    SparkSizing,
     cluster_spec,
-    instance_vcpus,
     log_uri,
     spark_sizing,
     spark_step,
     step_log_uri,
+    yarn_fit_problems,
 )
 from fruits_features.config import build_config
 from fruits_features.job_invocation import JobRequest
@@ -24,12 +28,12 @@ from fruits_features.modes import MODES
 from fruits_features.params import RunParams, parse_run_params
 from fruits_features.plan import build_plan, run_spec
 from fruits_features.s3_layout import (
-    image_class,
     listing_prefix,
     relative_key,
     run_key,
     run_layout,
     split_s3_uri,
+    training_relative,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +41,7 @@ RUN_ID = "manual__2026-01-02T03:04:05.678901+00:00"
 KEY = "manual__2026-01-02T03_04_05.678901_00_00"
 CONFIG = build_config({"bucket": "my-bucket"})
 EMR = CONFIG.group(EmrSettings)
+SIZING = spark_sizing("m5.2xlarge", 2, "m5.2xlarge")
 
 
 @pytest.mark.parametrize(
@@ -97,13 +102,18 @@ def test_mode_selection_of_keys():
         "fruits-360/Training/stray.jpg",
         "fruits-360/Test/Apple Braeburn/1_100.jpg",
     ]
-    assert image_class(keys[0], CONFIG) == "Apple Braeburn"
-    assert image_class(keys[5], CONFIG) is None
-    assert image_class(keys[6], CONFIG) is None
-    apples = summarize_inputs(keys, CONFIG, "apples")
+    assert training_relative(keys[0], "fruits-360") == "Apple Braeburn/1_100.jpg"
+    assert training_relative(keys[6], "fruits-360") is None  # Test/ is never read
+    objects = [{"Key": key, "Size": 100} for key in keys]
+    apples = summarize_inputs(objects, CONFIG, "apples")
     assert apples.images == 3
     assert apples.classes == {"Apple Braeburn": 2, "Apple Red 1": 1}
-    assert summarize_inputs(keys, CONFIG, "full").images == 4
+    full = summarize_inputs(objects, CONFIG, "full")
+    assert full.images == 4
+    assert full.skipped == [
+        (keys[3], "Apple Red 1", 100, "not an image file (.jpg, .jpeg or .png)"),
+        (keys[5], "", 100, "not in a class folder (Training/<class>/<file>)"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -131,11 +141,12 @@ def test_cluster_spec_exact():
         "EbsOptimized": True,
     }
     artifacts = f"s3://my-bucket/fruits-features/artifacts/{KEY}/"
-    assert cluster_spec(EMR, layout, RUN_ID, "apples") == {
+    assert cluster_spec(EMR, SIZING, layout, RUN_ID, "apples", "onnxruntime") == {
         "Name": f"fruits-features-apples-{KEY}",
         "ReleaseLabel": "emr-7.11.0",
         "Applications": [{"Name": "Spark"}, {"Name": "Hadoop"}],
         "LogUri": "s3://my-bucket/fruits-features/emr-logs/",
+        "EbsRootVolumeSize": 30,
         "Instances": {
             "InstanceGroups": [
                 {
@@ -163,7 +174,10 @@ def test_cluster_spec_exact():
                 "Name": "install-dependencies",
                 "ScriptBootstrapAction": {
                     "Path": artifacts + "install_dependencies.sh",
-                    "Args": [artifacts + "requirements-emr.txt"],
+                    "Args": [
+                        artifacts + "requirements-emr-driver.txt",
+                        artifacts + "requirements-emr-worker-onnxruntime.txt",
+                    ],
                 },
             }
         ],
@@ -181,19 +195,19 @@ def test_cluster_spec_exact():
                     "spark.pyspark.python": python,
                     "spark.pyspark.driver.python": python,
                     "spark.yarn.maxAppAttempts": "1",
-                    # 2 x m5.2xlarge (8 vCPUs, 32 GiB): 2 executors of 4 cores per node.
+                    # 2 x m5.2xlarge (8 vCPUs, YARN 24,576 MB): 2 executors of 4 cores per
+                    # node, 2 x 11,776 MB + the application master's 896 MB = 24,448 MB.
                     "spark.dynamicAllocation.enabled": "false",
                     "spark.executor.instances": "4",
                     "spark.executor.cores": "4",
                     "spark.task.cpus": "1",
-                    "spark.executor.memory": "5g",
-                    "spark.executor.memoryOverhead": "6g",
+                    "spark.executor.memory": "5120m",
+                    "spark.executor.memoryOverhead": "6656m",
                 },
             },
         ],
         "JobFlowRole": "EMR_EC2_DefaultRole",
         "ServiceRole": "EMR_DefaultRole",
-        "VisibleToAllUsers": True,
         "Tags": [
             {"Key": "project", "Value": "fruits-features"},
             {"Key": "run_id", "Value": RUN_ID},
@@ -206,30 +220,37 @@ def test_cluster_spec_exact():
 def test_cluster_spec_follows_config():
     config = build_config(
         {
-            "core_instance_type": "r5.xlarge",
+            "core_instance_type": "r5.2xlarge",
             "core_instance_count": "4",
             "subnet_id": "subnet-0abc1234",
             "emr_python": "/opt/py/bin/python",
             "idle_timeout_seconds": "900",
         }
     )
-    spec = cluster_spec(config.group(EmrSettings), run_layout(config, "full", KEY), RUN_ID, "full")
+    emr = config.group(EmrSettings)
+    sizing = spark_sizing(emr.core_instance_type, emr.core_instance_count)
+    spec = cluster_spec(emr, sizing, run_layout(config, "full", KEY), RUN_ID, "full", "openvino")
     core = spec["Instances"]["InstanceGroups"][1]
-    assert (core["InstanceType"], core["InstanceCount"]) == ("r5.xlarge", 4)
+    assert (core["InstanceType"], core["InstanceCount"]) == ("r5.2xlarge", 4)
+    assert spec["BootstrapActions"][0]["ScriptBootstrapAction"]["Args"][1].endswith(
+        "requirements-emr-worker-openvino.txt"
+    )
     assert spec["Instances"]["Ec2SubnetId"] == "subnet-0abc1234"
     assert spec["Configurations"][0]["Configurations"][0]["Properties"] == {
         "PYSPARK_PYTHON": "/opt/py/bin/python"
     }
     assert spec["AutoTerminationPolicy"] == {"IdleTimeout": 900}
-    default = cluster_spec(EMR, run_layout(CONFIG, "full", KEY), RUN_ID, "full")
+    default = cluster_spec(
+        EMR, SIZING, run_layout(CONFIG, "full", KEY), RUN_ID, "full", "tensorflow"
+    )
     assert "Ec2SubnetId" not in default["Instances"]
 
 
 def test_spark_step_exact():
     run = run_spec(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
     artifacts = f"s3://my-bucket/fruits-features/artifacts/{KEY}/"
-    invocation = run.invocation(partitions=spark_sizing("m5.2xlarge", 2).partitions)
-    step = spark_step(invocation, f"fruits-features mini {KEY}")
+    invocation = run.invocation(partitions=SIZING.partitions)
+    step = spark_step(invocation, f"fruits-features mini {KEY}", SIZING)
     assert step == {
         "Name": f"fruits-features mini {KEY}",
         "ActionOnFailure": "CONTINUE",
@@ -238,7 +259,9 @@ def test_spark_step_exact():
             "Args": [
                 "spark-submit",
                 "--deploy-mode",
-                "cluster",
+                "client",
+                "--driver-memory",
+                "8192m",
                 "--py-files",
                 artifacts + "fruits_job.zip",
                 artifacts + "process_fruits_data.py",
@@ -260,32 +283,84 @@ def test_spark_step_exact():
                 "24",
                 "--partitions",
                 "32",
+                "--also-skipped",
+                artifacts + "skipped-files.csv",
             ],
         },
     }
 
 
+def test_the_step_is_what_the_job_parses():
+    """The step's arguments, after spark-submit's, through the job's own parser."""
+    from fruits_job.cli import parse_args
+
+    run = run_spec(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
+    args = spark_step(run.invocation(partitions=SIZING.partitions), "x", SIZING)["HadoopJarStep"]
+    argv = args["Args"]
+    entry = argv.index(run.layout.artifact_uri("process_fruits_data.py"))
+    parsed = parse_args(argv[entry + 1 :])
+    assert (parsed.mode, parsed.pca_components, parsed.limit) == ("mini", 5, 24)
+    assert (parsed.partitions, parsed.engine, parsed.run_id) == (32, "onnxruntime", RUN_ID)
+    assert parsed.input == run.layout.input_uri and parsed.output == run.layout.output_uri
+    assert parsed.weights == run.layout.artifact_uri("mobilenet_v2_1.0_224_no_top.weights.h5")
+
+
 @pytest.mark.parametrize(
     ("instance_type", "count", "executors", "cores", "heap", "overhead"),
     [
-        ("m5.2xlarge", 2, 4, 4, 5, 6),  # the reference deployment
-        ("m5.xlarge", 3, 3, 4, 5, 6),
-        ("c5.4xlarge", 1, 4, 4, 2, 3),
-        ("r5.large", 2, 2, 2, 5, 6),
+        ("m5.2xlarge", 2, 4, 4, 5120, 6656),  # the reference deployment
+        ("m5.xlarge", 3, 3, 4, 5120, 6144),
+        ("m5.4xlarge", 2, 8, 4, 6144, 7680),
+        ("r5.2xlarge", 2, 4, 4, 12288, 15872),
+        ("c5.4xlarge", 1, 4, 4, 2560, 3072),
     ],
 )
-def test_spark_sizing_fits_the_nodes(instance_type, count, executors, cores, heap, overhead):
+def test_spark_sizing_fills_the_nodes_yarn_memory(
+    instance_type, count, executors, cores, heap, overhead
+):
     sizing = spark_sizing(instance_type, count)
     assert (sizing.executors, sizing.executor_cores) == (executors, cores)
-    assert (sizing.heap_gib, sizing.overhead_gib) == (heap, overhead)
+    assert (sizing.heap_mb, sizing.overhead_mb) == (heap, overhead)
+    node = NODE_TYPES[instance_type]
     # One task per core, never more cores asked than the core nodes have.
-    assert sizing.executors * sizing.executor_cores == count * instance_vcpus(instance_type)
-    assert sizing.partitions == 2 * count * instance_vcpus(instance_type)
+    assert sizing.executors * sizing.executor_cores == count * node.vcpus
+    assert sizing.partitions == 2 * count * node.vcpus
+    # Everything fits, with less than 1 GiB of each node's YARN memory left unused.
+    assert yarn_fit_problems(sizing, instance_type, "m5.2xlarge") == []
+    used = sizing.executors_per_node * (heap + overhead) + AM_MEMORY_MB
+    assert 0 <= node.yarn_memory_mb - used < 1024 + 512 * sizing.executors_per_node
 
 
-def test_spark_sizing_refuses_unknown_sizes():
-    with pytest.raises(ValueError, match=r"m5\.metal"):
+def test_yarn_fit_names_what_does_not_fit():
+    too_big = SparkSizing(
+        nodes=2,
+        executors_per_node=2,
+        executor_cores=4,
+        heap_mb=8192,
+        overhead_mb=6144,
+        driver_memory_mb=30 * 1024,
+    )
+    problems = yarn_fit_problems(too_big, "m5.2xlarge", "m5.2xlarge")
+    assert any("need 29568 MB per m5.2xlarge, YARN offers 24576 MB" in p for p in problems)
+    assert any("does not fit on a m5.2xlarge master" in p for p in problems)
+    wide = SparkSizing(2, 3, 4, 2048, 2048, 4096)
+    assert any(
+        "exceed the 8 vCPUs" in p for p in yarn_fit_problems(wide, "m5.2xlarge", "m5.xlarge")
+    )
+
+
+def test_unknown_instance_types_are_refused_with_the_known_ones():
+    with pytest.raises(SizingError, match=r"'m5\.metal'.*supported: m5\.xlarge"):
         spark_sizing("m5.metal", 2)
+
+
+def test_a_plan_that_cannot_fit_fails_before_any_cluster():
+    config = build_config({"core_instance_type": "m6i.2xlarge"})
+    with pytest.raises(SizingError, match=r"m6i\.2xlarge"):
+        build_plan(config, RunParams("mini", 5, 24), RUN_ID, 24)
+    # The local backend builds no EMR spec: the same setting does not break local runs.
+    local = build_config({"core_instance_type": "m6i.2xlarge", "compute": "local"})
+    assert "emr_cluster" not in build_plan(local, RunParams("mini", 5, 24), RUN_ID, 24)
 
 
 def test_job_arguments_without_limit():
@@ -312,7 +387,8 @@ def test_plan_is_json_and_complete():
     assert plan["output_prefix"] == f"fruits-features/runs/mini/{KEY}/"
     assert plan["results_dir"] == str(REPO / "results" / "mini" / KEY)
     args = plan["emr_steps"][0]["HadoopJarStep"]["Args"]
-    assert args[-4:] == ["--limit", "24", "--partitions", "32"]
+    assert args[-6:-2] == ["--limit", "24", "--partitions", "32"]
+    assert args[-2:] == ["--also-skipped", plan["skipped_list"]]
     assert plan["engine"] == "onnxruntime"
     assert plan["emr_watch"] == {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
     assert "local" not in plan
@@ -321,7 +397,10 @@ def test_plan_is_json_and_complete():
             "process_fruits_data.py",
             "fruits_job.zip",
             "install_dependencies.sh",
-            "requirements-emr.txt",
+            "requirements-emr-driver.txt",
+            "requirements-emr-worker-onnxruntime.txt",
+            "requirements-emr-worker-tensorflow.txt",
+            "requirements-emr-worker-openvino.txt",
             "mobilenet_v2_1.0_224_no_top.weights.h5",
         ]
     )

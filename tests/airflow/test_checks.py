@@ -62,9 +62,19 @@ def make_run(path: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280) -> Path
     folder.dataset(layout.METADATA, layout.PARQUET).mkdir(parents=True, exist_ok=True)
     pq.write_table(meta, folder.dataset(layout.METADATA, layout.PARQUET) / "part-00000.parquet")
     _write_csv(
+        folder.dataset(layout.METADATA, layout.CSV) / "part-00000.csv",
+        list(layout.METADATA_COLUMNS),
+        [[p, "Apple A", 10, status] for p, status in zip(paths, statuses, strict=True)],
+    )
+    _write_csv(
         folder.errors_csv,
         list(layout.ERROR_COLUMNS),
         [[paths[ok + i], "Apple A", 10, "cannot identify image file"] for i in range(errors)],
+    )
+    _write_csv(
+        folder.skipped_csv,
+        list(layout.SKIPPED_COLUMNS),
+        [["s3://b/in/Training/Apple A/notes.txt", "Apple A", 3, "not an image file"]],
     )
     cumulative = [round(0.3 * (i + 1), 3) for i in range(k)]
     _write_csv(
@@ -79,7 +89,7 @@ def make_run(path: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280) -> Path
         "feature_dim": 1280,
         "counts": {
             "files_listed": images + 1,
-            "non_image_files": 1,
+            "skipped_files": 1,
             "images_selected": images,
             "features": ok,
             "errors": errors,
@@ -163,15 +173,19 @@ def test_wrong_pca_width(tmp_path):
 def test_errors_csv_must_match_count(tmp_path):
     folder = make_run(tmp_path)
     _write_csv(RunFolder(folder).errors_csv, list(layout.ERROR_COLUMNS), [])
-    assert "errors/errors.csv has 0 rows, counts.errors is 2" in _problem(folder)
+    assert "errors/errors.csv has 0 rows, model_info counts 2 errors" in _problem(folder)
 
 
 def test_outputs_of_another_request(tmp_path):
     folder = make_run(tmp_path)
     message = _problem(
-        folder, Expected(mode="apples", pca_components=K, images_selected=8, run_id="other")
+        folder,
+        Expected(
+            mode="apples", pca_components=K, images_selected=8, run_id="other", skipped_files=0
+        ),
     )
     assert "mode 'mini' != requested 'apples'" in message
+    assert "skipped_files 1 != 0 found on S3" in message
     assert "images_selected 7 != planned 8" in message
     assert "run_id 'run-1' != 'other'" in message
 
@@ -181,3 +195,19 @@ def test_missing_data_set(tmp_path):
     for part in RunFolder(folder).dataset(layout.PCA, layout.PARQUET).iterdir():
         part.unlink()
     assert "pca/parquet has 0 rows" in _problem(folder)
+
+
+def test_csv_a_standard_reader_reads_wrong_is_refused(tmp_path):
+    # A backslash-escaped quote (Spark's default): not what a standard reader reads.
+    folder = make_run(tmp_path)
+    part = RunFolder(folder).dataset(layout.PCA, layout.CSV) / "part-00000.csv"
+    lines = part.read_text().splitlines()
+    lines[1] = '"s3://b/in/Training/Apple \\"Q\\" A/0.jpg",Apple A,0.5,0.5,0.5'
+    part.write_text("\n".join(lines) + "\n")
+    assert "pca/csv: part-00000.csv: not standard CSV" in _problem(folder)
+
+
+def test_skipped_files_must_match_their_count(tmp_path):
+    folder = make_run(tmp_path)
+    _edit_info(folder, skipped_files=2)
+    assert "errors/skipped.csv has 1 rows, model_info counts 2 skipped" in _problem(folder)

@@ -17,7 +17,9 @@ EMR_GRAPH = {
     "create_cluster": {"check_inputs", "upload_artifacts"},
     "add_step": {"check_inputs", "create_cluster"},
     "watch_step": {"check_inputs", "create_cluster", "add_step"},
-    "terminate_cluster": {"check_inputs", "create_cluster", "watch_step"},
+    "terminate_cluster": {"check_inputs", "create_cluster", "add_step", "watch_step"},
+    # Whatever happened: no cluster tagged with the run may be left running.
+    "no_cluster_left": {"check_inputs", "terminate_cluster"},
     "download_outputs": {"check_inputs", "watch_step"},
     "validate_outputs": {"check_inputs", "download_outputs"},
     "publish_pca": {"check_inputs", "validate_outputs"},
@@ -76,13 +78,30 @@ def test_dag_imports_and_pins_the_graph(monkeypatch, compute, expected):
 @pytest.mark.usefixtures("no_network")
 def test_cluster_is_torn_down_whatever_happens(monkeypatch):
     dag = load_dag(monkeypatch, "emr")
-    create, terminate = dag.get_task("create_cluster"), dag.get_task("terminate_cluster")
-    assert create.is_setup
+    create, add = dag.get_task("create_cluster"), dag.get_task("add_step")
+    terminate = dag.get_task("terminate_cluster")
+    assert create.is_setup and add.is_setup
     assert terminate.is_teardown
     assert terminate.trigger_rule == "all_done_setup_success"
+    # The last check runs whatever failed before it, a failed create_cluster included.
+    assert dag.get_task("no_cluster_left").trigger_rule == "all_done"
     # A failed step fails the sensor, so the run fails even though the teardown succeeds.
     # (and the report, downstream of both, is skipped as upstream_failed).
-    assert {t.task_id for t in dag.leaves} == {"build_run_report", "publish_pca"}
+    assert {t.task_id for t in dag.leaves} == {"build_run_report", "publish_pca", "no_cluster_left"}
+
+
+@pytest.mark.usefixtures("no_network")
+def test_clearing_the_sensor_makes_a_new_cluster_and_step(monkeypatch):
+    # What Airflow clears with a task: its setups and teardowns. The old step id belongs to a
+    # cluster the teardown ended, so add_step must run again on the new cluster.
+    dag = load_dag(monkeypatch, "emr")
+    cleared = dag.partial_subset(["watch_step"], include_downstream=False, include_upstream=False)
+    assert set(cleared.task_ids) == {
+        "create_cluster",
+        "add_step",
+        "watch_step",
+        "terminate_cluster",
+    }
 
 
 def test_no_database_access_at_parse_time(monkeypatch):

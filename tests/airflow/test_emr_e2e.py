@@ -1,11 +1,22 @@
-"""EMR path end to end: dag.test against moto's EMR and a real S3 (SeaweedFS)."""
+"""EMR path end to end: dag.test against moto's EMR (behind a proxy that fails as AWS does) and
+a real S3 (SeaweedFS). Steps run their own spark-submit command on local Spark; every AWS call
+the DAG makes is recorded, held to botocore's service model and replayed against the IAM
+policy the README gives (iam/airflow.json)."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
+from fruits_features.config import build_config
+from fruits_features.iam import render_policy
+from tests.airflow.aws_calls import ACCOUNT, denied_calls, record_aws_calls
+from tests.airflow.aws_model import request_problems
 from tests.airflow.conftest import (
     BOOTSTRAP_FAILURE,
     BUCKET,
@@ -16,7 +27,8 @@ from tests.airflow.conftest import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_db"), QUIET_TEST_CLIENT]
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "fruits_features_dag.py"
+REPO = Path(__file__).resolve().parents[2]
+DAG_FILE = REPO / "dags" / "fruits_features_dag.py"
 
 
 def load_emr_dag(monkeypatch):
@@ -36,51 +48,36 @@ def new_clusters(before: set[str]) -> list:
     return [c for c in emr_clusters() if c.id not in before]
 
 
-@pytest.mark.parametrize(
-    ("deferrable", "outcome", "reason"),
-    [
-        # the rescheduling (non-deferrable) sensor sees a failed step
-        ("false", "FAILED", "is FAILED: EMR gave no failure details."),
-        # the deferred sensor (trigger run inline) sees a step cancelled by a dead cluster
-        (
-            "true",
-            "BOOTSTRAP_FAILURE",
-            f"is CANCELLED: EMR gave no failure details. Cluster "
-            f"TERMINATED_WITH_ERRORS: {BOOTSTRAP_FAILURE}.",
-        ),
-    ],
-    ids=["rescheduled-sees-failed-step", "deferred-sees-cancelled-step"],
-)
-def test_failed_step_terminates_cluster_and_fails_run(
-    monkeypatch, pipeline_env, emr_steps, capfd, deferrable, outcome, reason
-):
-    monkeypatch.setenv("FRUITS_SENSOR_DEFERRABLE", deferrable)
-    before = {c.id for c in emr_clusters()}
-    driver = emr_steps(outcome)
-    dag = load_emr_dag(monkeypatch)
-
-    run = dag.test(run_conf=JOB_CONF)
-
-    assert str(run.state) == "failed"
-    got = states(run)
-    assert got["watch_step"] == "failed"
-    assert got["terminate_cluster"] == "success"
-    assert got["download_outputs"] == "upstream_failed"
-    (cluster,) = new_clusters(before)
-    assert cluster.state in ("TERMINATED", "TERMINATED_WITH_ERRORS")
-    (step_id,) = driver.handled
-    location = f"s3://{BUCKET}/fruits-features/emr-logs/{cluster.id}/steps/{step_id}/"
-    # dag.test runs tasks in this process: their log lines are written to its stdout
-    log = capfd.readouterr().out
-    assert f"step {step_id} (fruits-features mini " in log
-    assert reason in log
-    assert f"Step logs (controller, stderr, stdout): {location}" in log
-    waited = "running trigger in line" if deferrable == "true" else "Rescheduling task"
-    assert waited in log
+def tags_of(cluster) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in cluster.tags}
 
 
-def test_successful_step_gives_validated_outputs_and_an_asset_event(
-    monkeypatch, pipeline_env, emr_steps, s3_server, job_outputs, db_variables, capfd
+def cluster_tags(cluster_id: str) -> dict[str, str]:
+    (cluster,) = [c for c in emr_clusters() if c.id == cluster_id]
+    return tags_of(cluster)
+
+
+def assert_aws_would_accept(calls, pipeline_env, **settings: str) -> None:
+    """Each call valid for botocore's model, and allowed by the Airflow identity's policy
+    rendered for the run's settings."""
+    assert calls, "no AWS call recorded"
+    for call in calls:
+        assert request_problems(call.service, call.operation, call.params) == [], call
+    config = build_config(
+        {
+            "bucket": BUCKET,
+            "input_prefix": pipeline_env["FRUITS_INPUT_PREFIX"],
+            "output_prefix": pipeline_env["FRUITS_OUTPUT_PREFIX"],
+            **settings,
+        }
+    )
+    policy = render_policy("airflow", config, ACCOUNT)
+    denied = denied_calls(calls, policy, cluster_tags)
+    assert denied == [], "\n".join(f"{c.operation}: {r}" for c, r in denied)
+
+
+def test_successful_run_survives_throttling_and_ends_its_cluster(
+    monkeypatch, pipeline_env, emr_steps, emr_faults, s3_server, db_variables, capfd
 ):
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
@@ -89,46 +86,63 @@ def test_successful_step_gives_validated_outputs_and_an_asset_event(
     # Run-time settings: a database Variable beats its environment twin.
     monkeypatch.setenv("FRUITS_EMR_SERVICE_ROLE", "FromEnvironment")
     db_variables("fruits_emr_service_role", "FromVariable")
+    # AWS throttles now and then: one poke of the step and the terminate call.
+    emr_faults.inject("DescribeStep", "throttle")
+    emr_faults.inject("TerminateJobFlows", "throttle")
     before = {c.id for c in emr_clusters()}
-    driver = emr_steps("COMPLETED", job_outputs)
+    driver = emr_steps("RUN")
     dag = load_emr_dag(monkeypatch)
 
-    run = dag.test(run_conf=JOB_CONF)
+    with record_aws_calls() as calls:
+        run = dag.test(run_conf=JOB_CONF)
 
     assert str(run.state) == "success", states(run)
     assert set(states(run).values()) == {"success"}
+    assert ("DescribeStep", "throttle") in emr_faults.faulted
+    assert ("TerminateJobFlows", "throttle") in emr_faults.faulted
     (cluster,) = new_clusters(before)
     assert cluster.state == "TERMINATED"
-    # What EMR was asked to do: the plan's cluster and exactly one spark-submit step.
+    # What EMR was asked to do: the plan's cluster and exactly one spark-submit step, which
+    # ran the real job from the uploaded artifacts.
     assert cluster.release_label == "emr-7.11.0"
     assert cluster.service_role == "FromVariable"
     (step,) = cluster.steps
-    assert step.args[:4] == ["spark-submit", "--deploy-mode", "cluster", "--py-files"]
+    assert step.args[:5] == ["spark-submit", "--deploy-mode", "client", "--driver-memory", "8192m"]
+    assert driver.runs[step.id].code == 0, driver.runs[step.id].output[-3000:]
     args = driver.handled[step.id]
     assert (args["--mode"], args["--pca-components"], args["--limit"]) == ("mini", "5", "24")
     assert args["--run-id"] == run.run_id
 
-    # Artifacts and outputs on S3 under the run's own prefixes.
     key = args["--output"].rsplit("/", 1)[-1]
     artifacts = s3_server.keys(f"fruits-features/artifacts/{key}/")
     assert {k.rsplit("/", 1)[-1] for k in artifacts} == {
         "process_fruits_data.py",
         "fruits_job.zip",
         "install_dependencies.sh",
-        "requirements-emr.txt",
+        "requirements-emr-driver.txt",
+        "requirements-emr-worker-onnxruntime.txt",
+        "requirements-emr-worker-tensorflow.txt",
+        "requirements-emr-worker-openvino.txt",
         "mobilenet_v2_1.0_224_no_top.weights.h5",
+        "skipped-files.csv",
     }
     results = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini" / key
-    assert (results / "_SUCCESS").is_file()
-    assert (results / "pca" / "parquet").is_dir()
-    # The report knows the cluster: id, wall time from creation to termination, cost.
+    info = json.loads((results / "model_info" / "model_info.json").read_text())
+    assert (info["run_id"], info["counts"]["features"]) == (run.run_id, 24)
+    assert (info["input"], info["output"]) == (args["--input"], args["--output"])
+    assert info["weights"]["uri"] == args["--weights"]
+    features = pq.read_table(results / "features" / "parquet").to_pandas()
+    assert all(p.startswith(args["--input"] + "/Training/") for p in features["path"])
+    # The report knows the cluster: its id, a real end (the teardown waited), the cost.
+    report = json.loads((results / "report" / "report.json").read_text())
+    assert report["emr"]["cluster_id"] == cluster.id
+    assert report["emr"]["still_running"] is False
+    assert report["emr"]["total_usd"] > 0
     html = (results / "report" / "report.html").read_text()
-    assert cluster.id in html
-    assert "m5.2xlarge" in html
+    assert cluster.id in html and "still running" not in html
 
     log = capfd.readouterr().out
     assert "valid: images 24, errors 0, features 24, K 5" in log
-
     with create_session() as session:
         events = session.scalars(
             select(AssetEvent).where(AssetEvent.source_run_id == run.run_id)
@@ -136,6 +150,113 @@ def test_successful_step_gives_validated_outputs_and_an_asset_event(
     assert len(events) == 1
     assert events[0].extra["uri"] == f"{args['--output']}/pca/parquet/"
     assert events[0].extra["images"] == 24
+    assert_aws_would_accept(calls.calls, pipeline_env, emr_service_role="FromVariable")
+
+
+def test_a_step_that_fails_for_real_fails_the_run_and_ends_the_cluster(
+    monkeypatch, pipeline_env, emr_steps, s3_server, tmp_path, capfd
+):
+    # A deployment whose weights file is broken: the job fails on the cluster, not before.
+    project = tmp_path / "project"
+    for folder in ("spark", "bootstrap", "models"):
+        shutil.copytree(
+            REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    (project / "models" / "mobilenet_v2_1.0_224_no_top.weights.h5").write_bytes(b"not hdf5")
+    monkeypatch.setenv("FRUITS_PROJECT_DIR", str(project))
+    monkeypatch.setenv("FRUITS_SENSOR_DEFERRABLE", "false")
+    before = {c.id for c in emr_clusters()}
+    driver = emr_steps("RUN")
+    dag = load_emr_dag(monkeypatch)
+
+    with record_aws_calls() as calls:
+        run = dag.test(run_conf=JOB_CONF)
+
+    assert str(run.state) == "failed"
+    got = states(run)
+    assert (got["watch_step"], got["terminate_cluster"], got["no_cluster_left"]) == (
+        "failed",
+        "success",
+        "success",
+    )
+    assert got["download_outputs"] == "upstream_failed"
+    (cluster,) = new_clusters(before)
+    assert cluster.state == "TERMINATED"
+    (step_id,) = driver.handled
+    assert driver.runs[step_id].code == 2
+    # Where the failure message points, the job's own error line ends the step's stderr.
+    location = f"s3://{BUCKET}/fruits-features/emr-logs/{cluster.id}/steps/{step_id}/"
+    log = capfd.readouterr().out
+    assert f"Step logs (controller, stderr, stdout): {location}" in log
+    assert "Rescheduling task" in log
+    stderr = s3_server.client().get_object(
+        Bucket=BUCKET, Key=location[len(f"s3://{BUCKET}/") :] + "stderr.gz"
+    )
+    last = gzip.decompress(stderr["Body"].read()).decode().strip().splitlines()[-1]
+    assert last.startswith("process_fruits_data: error: weights ")
+    assert "cannot be loaded into MobileNetV2" in last
+    assert_aws_would_accept(calls.calls, pipeline_env)
+
+
+def test_a_bootstrap_failure_cancels_the_step_and_fails_the_run(
+    monkeypatch, pipeline_env, emr_steps, capfd
+):
+    before = {c.id for c in emr_clusters()}
+    emr_steps("BOOTSTRAP_FAILURE")
+    dag = load_emr_dag(monkeypatch)
+
+    with record_aws_calls() as calls:
+        run = dag.test(run_conf=JOB_CONF)
+
+    assert str(run.state) == "failed"
+    assert states(run)["watch_step"] == "failed"
+    (cluster,) = new_clusters(before)
+    assert cluster.state in ("TERMINATED", "TERMINATED_WITH_ERRORS")
+    log = capfd.readouterr().out
+    assert (
+        f"is CANCELLED: EMR gave no failure details. Cluster "
+        f"TERMINATED_WITH_ERRORS: {BOOTSTRAP_FAILURE}." in log
+    )
+    # The deferrable sensor (the default) deferred; dag.test runs the trigger in line.
+    assert "running trigger in line" in log
+    assert_aws_would_accept(calls.calls, pipeline_env)
+
+
+@pytest.mark.parametrize(
+    ("faults", "cleaned_by"),
+    [
+        # EMR made the cluster but answered 500: sent once, never retried, then ended by tag.
+        ([("RunJobFlow", "error-after")], "create_cluster"),
+        # The cluster exists, then the call that follows is denied.
+        ([("DescribeCluster", "deny")], "create_cluster"),
+        # And if create_cluster cannot even look its clusters up, the run's last check does.
+        ([("RunJobFlow", "error-after"), ("ListClusters", "deny")], "no_cluster_left"),
+    ],
+    ids=["runjobflow-500", "describe-denied", "cleanup-denied-too"],
+)
+def test_a_cluster_made_by_a_failed_create_is_never_left_running(
+    monkeypatch, pipeline_env, emr_faults, capfd, faults, cleaned_by
+):
+    for operation, fault in faults:
+        emr_faults.inject(operation, fault)
+    before = {c.id for c in emr_clusters()}
+    dag = load_emr_dag(monkeypatch)
+
+    run = dag.test(run_conf=JOB_CONF)
+
+    assert str(run.state) == "failed"
+    got = states(run)
+    assert got["create_cluster"] == "failed"
+    assert got["no_cluster_left"] == ("success" if cleaned_by == "create_cluster" else "failed")
+    assert emr_faults.calls["RunJobFlow"] == 1  # one request, one cluster at most
+    (cluster,) = new_clusters(before)
+    assert cluster.state == "TERMINATED"
+    assert tags_of(cluster)["run_id"] == run.run_id
+    log = capfd.readouterr().out
+    if cleaned_by == "no_cluster_left":
+        assert f"cluster(s) {cluster.id} of run {run.run_id} were still running" in log
+    else:
+        assert f"terminated the run's cluster(s): {cluster.id}" in log
 
 
 def test_bad_params_or_config_never_create_a_cluster(
@@ -156,7 +277,9 @@ def test_bad_params_or_config_never_create_a_cluster(
     assert got["create_cluster"] == "upstream_failed"
     assert got["terminate_cluster"] in ("upstream_failed", "skipped")
     assert new_clusters(before) == []
-    assert "pca_components 50 > the 24 images this run would process" in capfd.readouterr().out
+    assert "--pca-components 50 is more than the 24 images this run would process" in (
+        capfd.readouterr().out
+    )
     # ...or a bad Variable, read at run time by check_inputs.
     db_variables("fruits_core_instance_count", "zero")
     run = dag.test(run_conf=JOB_CONF)
@@ -166,6 +289,13 @@ def test_bad_params_or_config_never_create_a_cluster(
         "bad FRUITS_CORE_INSTANCE_COUNT (from Variable fruits_core_instance_count): 'zero'"
         in capfd.readouterr().out
     )
+    # ...or a cluster the job cannot fit in.
+    db_variables("fruits_core_instance_type", "m5.large")
+    db_variables("fruits_core_instance_count", "2")
+    run = dag.test(run_conf=JOB_CONF)
+    assert states(run)["check_inputs"] == "failed"
+    assert new_clusters(before) == []
+    assert "no YARN sizing known for instance type 'm5.large'" in capfd.readouterr().out
 
 
 def test_an_earlier_run_is_never_overwritten(monkeypatch, pipeline_env, s3_server, capfd):
@@ -185,3 +315,34 @@ def test_an_earlier_run_is_never_overwritten(monkeypatch, pipeline_env, s3_serve
     assert states(run)["check_inputs"] == "failed"
     assert new_clusters(before) == []
     assert "refusing to overwrite an earlier run" in capfd.readouterr().out
+
+
+def test_a_create_task_killed_mid_call_leaves_no_cluster(
+    monkeypatch, pipeline_env, emr_faults, capfd
+):
+    """EMR made the cluster, then the task was killed before hearing back: Airflow's kill
+    (here its execution timeout, as a SIGTERM) interrupts the call, and the operator's on_kill
+    ends the run's cluster by tag. (A SIGKILL leaves no such chance: no_cluster_left then
+    ends it, as ``cleanup-denied-too`` shows.)"""
+    from datetime import timedelta
+
+    emr_faults.inject("RunJobFlow", "hang-after")
+    before = {c.id for c in emr_clusters()}
+    dag = load_emr_dag(monkeypatch)
+    dag.get_task("create_cluster").execution_timeout = timedelta(seconds=5)
+
+    try:
+        run = dag.test(run_conf=JOB_CONF)
+    finally:
+        emr_faults.release()
+
+    assert emr_faults.hanging.is_set()
+    got = states(run)
+    assert got["create_cluster"] == "failed"
+    assert got["no_cluster_left"] == "success"
+    (cluster,) = new_clusters(before)
+    assert cluster.state == "TERMINATED"
+    assert str(run.state) == "failed"
+    log = capfd.readouterr().out
+    assert "Process timed out" in log
+    assert f"terminated the run's cluster(s): {cluster.id}" in log

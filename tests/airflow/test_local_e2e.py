@@ -46,7 +46,7 @@ def test_local_run_gives_validated_outputs_on_s3_and_in_results(
     assert len(emr_clusters()) == clusters_before
     log = capfd.readouterr().out
     # Only the Apple classes were staged, and the job's own log reached the task log.
-    assert "Staged 338 images" in log
+    assert "Staged 338 files" in log
     assert "stage " in log
     assert "valid: images 24, errors 0, features 24, K 5" in log
 
@@ -68,7 +68,10 @@ def test_local_run_gives_validated_outputs_on_s3_and_in_results(
     header = (folder / "report" / "report.html").read_text().split("</header>")[0]
     assert f"s3://{BUCKET}/{pipeline_env['FRUITS_INPUT_PREFIX']}" in header
     assert f"s3://{BUCKET}/{prefix.rstrip('/')}" in header
-    assert info["input"] not in header
+    # The job itself was told the bank URIs it stands in for: its own records name S3 too.
+    assert info["input"].startswith(f"s3://{BUCKET}/{pipeline_env['FRUITS_INPUT_PREFIX']}")
+    assert info["output"] == f"s3://{BUCKET}/{prefix.rstrip('/')}"
+    assert "fruits-features-staging" not in json.dumps(info) + header
 
 
 @pytest.mark.usefixtures("airflow_db")

@@ -72,3 +72,53 @@ def test_watch_settings_apply_at_run_time(cluster_id):
     sensor._apply_watch()
     assert (sensor.poke_interval, sensor.timeout, sensor.max_attempts) == (5.0, 60.0, 12)
     assert sensor.deferrable is False
+
+
+def _running_step(cluster_id: str, moto_server: str) -> str:
+    emr = boto3.client(
+        "emr",
+        endpoint_url=moto_server,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    steps = [
+        {
+            "Name": "job",
+            "ActionOnFailure": "CONTINUE",
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]},
+        }
+    ]
+    return emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=steps)["StepIds"][0]
+
+
+def test_a_step_still_running_when_the_trigger_gives_up_is_a_timeout(cluster_id, moto_server):
+    from airflow.providers.common.compat.sdk import AirflowSensorTimeout
+
+    sensor = make_sensor(cluster_id)
+    sensor.step_id = _running_step(cluster_id, moto_server)
+    sensor._apply_watch()
+    with pytest.raises(AirflowSensorTimeout, match=r"still RUNNING after 60 s"):
+        sensor.execute_complete({}, {"status": "error", "message": "max attempts reached"})
+
+
+def test_the_deferral_outlives_the_trigger(cluster_id, moto_server, monkeypatch):
+    sensor = make_sensor(cluster_id)
+    sensor.step_id = _running_step(cluster_id, moto_server)
+    sensor.watch = {"poll_seconds": 5, "timeout_seconds": 60, "deferrable": True}
+    deferred = {}
+    monkeypatch.setattr(sensor, "defer", lambda **kwargs: deferred.update(kwargs))
+    monkeypatch.setattr(
+        "airflow.providers.amazon.aws.sensors.emr.EmrClusterLink.persist", lambda **_: None
+    )
+    monkeypatch.setattr(
+        "airflow.providers.amazon.aws.sensors.emr.EmrLogsLink.persist", lambda **_: None
+    )
+
+    sensor.execute({})
+
+    trigger = deferred["trigger"]
+    budget = trigger.waiter_delay * trigger.attempts
+    assert budget == 60
+    # The trigger reports its own end; the deferral timeout only catches a dead trigger.
+    assert deferred["timeout"].total_seconds() > budget + 60

@@ -1,10 +1,10 @@
-"""bootstrap/install_dependencies.sh and bootstrap/requirements-emr.txt.
+"""bootstrap/install_dependencies.sh and bootstrap/requirements-emr-*.txt.
 
-The script is also run for real, in a sandbox: fake `dnf` and `aws` on PATH, the
-venv in a temp folder, and a requirements file the fresh venv already satisfies
-(the pip it was created with) with `--no-index`, so no network is touched and a
-run takes seconds. What stays untested here is the download of the real
-packages; their pins are checked against the project's instead.
+The script is also run for real, in a sandbox: fake `dnf` and `aws` on PATH, EMR's
+instance.json saying master or core, the venv in a temp folder, and requirements files the
+fresh venv already satisfies (the pip it was created with) with `--no-index`, so no network
+is touched and a run takes seconds. What stays untested here is the download of the real
+packages; their pins are checked against the project's and the job's engine registry instead.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import re
 import stat
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,13 @@ from packaging.utils import canonicalize_name
 
 from fruits_features.compute.emr import EmrSettings
 from fruits_features.config import build_config
+from fruits_job.engines import BASE_MODULES, ENGINES
 from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bootstrap" / "install_dependencies.sh"
-EMR_REQUIREMENTS = REPO / "bootstrap" / "requirements-emr.txt"
+REQUIREMENTS = sorted((REPO / "bootstrap").glob("requirements-emr-*.txt"))
 VENV_PATH = "/opt/fruits-features/venv"
-JOB_RUNTIME = {"tensorflow-cpu", "pandas", "numpy", "pyarrow", "pillow"}
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ install_dependencies: ", re.M)
 
 
@@ -42,6 +41,12 @@ def _pins(path: Path) -> dict[str, str]:
         name, version = line.split("==")
         pins[canonicalize_name(Requirement(name).name)] = version.strip()
     return pins
+
+
+def _verify_imports(path: Path) -> list[str]:
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("# verify-imports: "), path
+    return first.removeprefix("# verify-imports: ").split()
 
 
 # --------------------------------------------------------------- static checks
@@ -72,53 +77,56 @@ def test_cluster_config_points_pyspark_at_that_venv():
     assert build_config({}).group(EmrSettings).emr_python == f"{VENV_PATH}/bin/python"
 
 
-def test_emr_requirements_pin_the_job_runtime_as_requirements_txt_does():
-    emr = _pins(EMR_REQUIREMENTS)
-    project = _pins(REPO / "requirements.txt")
-    assert set(emr) >= JOB_RUNTIME
-    for name in JOB_RUNTIME:
-        assert emr[name] == project[name], name
+def test_one_file_for_the_driver_and_one_per_engine_for_the_workers():
+    names = {p.name for p in REQUIREMENTS}
+    assert names == {"requirements-emr-driver.txt"} | {
+        f"requirements-emr-worker-{engine}.txt" for engine in ENGINES
+    }
 
 
-def test_emr_requirements_agree_with_constraints():
-    emr = _pins(EMR_REQUIREMENTS)
+def test_requirement_files_are_generated_from_the_engine_registry():
+    """Roots from spark/fruits_job/engines.py, closure from what is installed here."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "emr_requirements.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_worker_imports_what_its_engine_runs_and_the_driver_everything(engine):
+    worker = _verify_imports(REPO / "bootstrap" / f"requirements-emr-worker-{engine}.txt")
+    assert set(worker) == {*BASE_MODULES, *ENGINES[engine].worker_modules}
+    driver = set(_verify_imports(REPO / "bootstrap" / "requirements-emr-driver.txt"))
+    assert driver >= {*BASE_MODULES, *ENGINES[engine].driver_modules}
+    assert driver >= set(ENGINES[engine].worker_modules)
+
+
+@pytest.mark.parametrize("path", REQUIREMENTS, ids=lambda p: p.name)
+def test_requirements_agree_with_constraints(path):
     constraints = _pins(REPO / "constraints.txt")
     mismatched = {
         name: (version, constraints.get(name))
-        for name, version in emr.items()
+        for name, version in _pins(path).items()
         if constraints.get(name) != version
     }
-    assert not mismatched, f"requirements-emr.txt vs constraints.txt: {mismatched}"
+    assert not mismatched, f"{path.name} vs constraints.txt: {mismatched}"
 
 
-def test_emr_requirements_leave_spark_and_airflow_to_others():
-    names = set(_pins(EMR_REQUIREMENTS))
+@pytest.mark.parametrize("path", REQUIREMENTS, ids=lambda p: p.name)
+def test_requirements_leave_spark_and_airflow_to_others(path):
+    names = set(_pins(path))
     assert "pyspark" not in names
     assert not {name for name in names if name.startswith("apache-airflow")}
     assert "boto3" not in names
 
 
-def _dependency_closure(roots: set[str]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(roots)
-    while stack:
-        name = canonicalize_name(stack.pop())
-        if name in seen:
-            continue
-        seen.add(name)
-        for requirement in metadata.distribution(name).requires or []:
-            parsed = Requirement(requirement)
-            if parsed.marker is None or parsed.marker.evaluate({"extra": ""}):
-                stack.append(parsed.name)
-    return seen
-
-
-def test_emr_requirements_pin_everything_the_runtime_pulls_in():
-    closure = _dependency_closure(JOB_RUNTIME)
-    # pip and venv bring these themselves; constraints.txt does not pin them.
-    closure -= {"setuptools", "wheel", "pip"}
-    missing = sorted(closure - set(_pins(EMR_REQUIREMENTS)))
-    assert not missing, f"unpinned in requirements-emr.txt: {missing}"
+def test_core_nodes_install_no_tensorflow_for_the_default_engine():
+    assert "tensorflow-cpu" not in _pins(
+        REPO / "bootstrap" / "requirements-emr-worker-onnxruntime.txt"
+    )
 
 
 # ------------------------------------------------------------- sandboxed runs
@@ -133,6 +141,8 @@ class Sandbox:
 
     def __init__(self, root: Path):
         self.root = root
+        self.instance_info = root / "instance.json"
+        self.role("master")
         self.bin = root / "bin"
         self.bucket = root / "s3"
         self.calls = root / "calls.log"
@@ -156,6 +166,11 @@ class Sandbox:
         )
         self._tool("sudo", 'exec "$@"')
 
+    def role(self, role: str) -> None:
+        """What EMR's instance.json says this node is."""
+        master = "true" if role == "master" else "false"
+        self.instance_info.write_text(f'{{"isMaster": {master}, "instanceGroupId": "ig-1"}}\n')
+
     def _tool(self, name: str, body: str) -> None:
         path = self.bin / name
         path.write_text(
@@ -177,7 +192,7 @@ class Sandbox:
             "BOOTSTRAP_VENV_DIR": str(self.venv),
             "BOOTSTRAP_PYTHON": str(self.python),
             "BOOTSTRAP_PIP_ARGS": "--no-index",
-            "BOOTSTRAP_VERIFY_IMPORTS": "pip json",
+            "BOOTSTRAP_INSTANCE_INFO": str(self.instance_info),
         }
         return subprocess.run(
             ["bash", str(SCRIPT), *args],
@@ -208,7 +223,7 @@ def sandbox(tmp_path):
     return Sandbox(tmp_path)
 
 
-def _satisfied_requirements() -> str:
+def _satisfied_requirements(imports: str = "pip json") -> str:
     """A requirement a venv fresh from this interpreter already meets."""
     version = subprocess.run(
         [_base_python(), "-c", "import ensurepip; print(ensurepip.version())"],
@@ -216,13 +231,14 @@ def _satisfied_requirements() -> str:
         text=True,
         check=True,
     ).stdout.strip()
-    return f"# test requirements\npip=={version}\n"
+    return f"# verify-imports: {imports}\n# test requirements\npip=={version}\n"
 
 
 def test_fresh_node_then_rerun_then_changed_requirements(sandbox):
-    uri = sandbox.put("bucket/bootstrap/requirements-emr.txt", _satisfied_requirements())
+    uri = sandbox.put("bucket/bootstrap/requirements-emr-driver.txt", _satisfied_requirements())
+    worker = sandbox.put("bucket/bootstrap/requirements-emr-worker.txt", "not read on a master")
 
-    first = sandbox.run(uri)
+    first = sandbox.run(uri, worker)
 
     assert first.returncode == 0, first.stdout + first.stderr
     assert sandbox.tool_calls("dnf") == ["dnf install -y python3.11 python3.11-pip"]
@@ -232,9 +248,10 @@ def test_fresh_node_then_rerun_then_changed_requirements(sandbox):
     assert TIMESTAMPED.search(first.stdout)
     assert "creating venv" in first.stdout
     assert "pip installing 1 pinned packages" in first.stdout
+    assert "node role: master" in first.stdout and "importing: pip json" in first.stdout
     stamp = sandbox.stamp.read_text(encoding="utf-8")
 
-    second = sandbox.run(uri)
+    second = sandbox.run(uri, worker)
 
     assert second.returncode == 0, second.stdout + second.stderr
     assert "is up to date; nothing to do" in second.stdout
@@ -242,8 +259,10 @@ def test_fresh_node_then_rerun_then_changed_requirements(sandbox):
     assert len(sandbox.tool_calls("dnf")) == 1
     assert sandbox.stamp.read_text(encoding="utf-8") == stamp
 
-    sandbox.put("bucket/bootstrap/requirements-emr.txt", _satisfied_requirements() + "# v2\n")
-    third = sandbox.run(uri)
+    sandbox.put(
+        "bucket/bootstrap/requirements-emr-driver.txt", _satisfied_requirements() + "# v2\n"
+    )
+    third = sandbox.run(uri, worker)
 
     assert third.returncode == 0, third.stdout + third.stderr
     assert "creating venv" not in third.stdout
@@ -254,10 +273,12 @@ def test_fresh_node_then_rerun_then_changed_requirements(sandbox):
 
 def test_failed_install_leaves_no_stamp_and_the_next_run_finishes(sandbox, tmp_path):
     sandbox.python.symlink_to(_base_python())
-    requirements = tmp_path / "requirements-emr.txt"
-    requirements.write_text("no-such-package-fruits-features==1.0\n", encoding="utf-8")
+    requirements = tmp_path / "requirements-emr-driver.txt"
+    requirements.write_text(
+        "# verify-imports: json\nno-such-package-fruits-features==1.0\n", encoding="utf-8"
+    )
 
-    failed = sandbox.run(str(requirements))
+    failed = sandbox.run(str(requirements), str(requirements))
 
     assert failed.returncode != 0
     assert not sandbox.stamp.exists()
@@ -265,7 +286,7 @@ def test_failed_install_leaves_no_stamp_and_the_next_run_finishes(sandbox, tmp_p
     assert sandbox.tool_calls("aws") == []
 
     requirements.write_text(_satisfied_requirements(), encoding="utf-8")
-    fixed = sandbox.run(str(requirements))
+    fixed = sandbox.run(str(requirements), str(requirements))
 
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "creating venv" not in fixed.stdout
@@ -273,7 +294,7 @@ def test_failed_install_leaves_no_stamp_and_the_next_run_finishes(sandbox, tmp_p
 
 
 def test_missing_requirements_file_fails_before_installing_anything(sandbox, tmp_path):
-    result = sandbox.run(str(tmp_path / "absent.txt"))
+    result = sandbox.run(str(tmp_path / "absent.txt"), str(tmp_path / "absent.txt"))
 
     assert result.returncode == 1
     assert "requirements file not found" in result.stdout
@@ -283,10 +304,10 @@ def test_missing_requirements_file_fails_before_installing_anything(sandbox, tmp
 
 def test_a_node_with_python_installs_nothing_with_dnf(sandbox, tmp_path):
     sandbox.python.symlink_to(_base_python())
-    requirements = tmp_path / "requirements-emr.txt"
+    requirements = tmp_path / "requirements-emr-driver.txt"
     requirements.write_text(_satisfied_requirements(), encoding="utf-8")
 
-    result = sandbox.run(str(requirements))
+    result = sandbox.run(str(requirements), str(requirements))
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert sandbox.tool_calls("dnf") == []
@@ -294,7 +315,43 @@ def test_a_node_with_python_installs_nothing_with_dnf(sandbox, tmp_path):
     # A node where dnf cannot provide python3.11: the bootstrap fails, naming it.
     sandbox.python.unlink()
     (sandbox.bin / "dnf").write_text("#!/usr/bin/env bash\nexit 0\n", encoding="utf-8")
-    broken = sandbox.run(str(requirements))
+    broken = sandbox.run(str(requirements), str(requirements))
 
     assert broken.returncode == 1
     assert f"{sandbox.python} still missing after dnf install" in broken.stdout
+
+
+def test_a_core_node_installs_the_worker_file(sandbox, tmp_path):
+    sandbox.role("core")
+    driver = tmp_path / "requirements-emr-driver.txt"
+    driver.write_text("# verify-imports: json\nno-such-package-fruits-features==1.0\n")
+    worker = tmp_path / "requirements-emr-worker-onnxruntime.txt"
+    worker.write_text(_satisfied_requirements("csv"))
+
+    result = sandbox.run(str(driver), str(worker))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "node role: core" in result.stdout
+    assert "importing: csv" in result.stdout
+
+
+def test_a_file_without_its_import_list_is_refused(sandbox, tmp_path):
+    plain = tmp_path / "requirements.txt"
+    plain.write_text("pip\n")
+
+    result = sandbox.run(str(plain), str(plain))
+
+    assert result.returncode == 1
+    assert "does not start with '# verify-imports: <modules>'" in result.stdout
+    assert not sandbox.venv.exists()
+
+
+def test_a_node_without_instance_json_is_refused(sandbox, tmp_path):
+    sandbox.instance_info.unlink()
+    requirements = tmp_path / "requirements-emr-driver.txt"
+    requirements.write_text(_satisfied_requirements())
+
+    result = sandbox.run(str(requirements), str(requirements))
+
+    assert result.returncode == 1
+    assert "instance.json not found" in result.stdout

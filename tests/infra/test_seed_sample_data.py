@@ -117,3 +117,26 @@ def test_missing_bucket_is_a_usage_error(monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         seed_module.parse_args([])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "aws"),
+    [
+        ("https://s3.eu-west-1.amazonaws.com", True),
+        ("https://s3.amazonaws.com", True),
+        ("https://bucket.s3.cn-north-1.amazonaws.com.cn", True),
+        ("http://seaweedfs:8333", False),
+        ("http://127.0.0.1:8333", False),
+        ("http://amazonaws.com.example.org", False),
+    ],
+)
+def test_only_a_local_s3_is_seeded(endpoint, aws):
+    assert seed_module.is_aws_endpoint(endpoint) is aws
+
+
+def test_main_leaves_a_real_aws_bucket_alone(s3, monkeypatch, caplog):
+    caplog.set_level("INFO")
+    monkeypatch.setattr(seed_module, "s3_client_from_airflow", lambda conn_id: s3)
+    assert seed_module.main(["--bucket", "real-bank", "--prefix", "fruits-360"]) == 0
+    assert "sample data not uploaded" in caplog.text
+    assert "real-bank" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}

@@ -18,3 +18,15 @@ def test_readme_settings_tables_are_generated_from_the_fields():
         "README settings tables are out of date: regenerate them with "
         "`PYTHONPATH=plugins .venv/bin/python -m fruits_features.config`"
     )
+
+
+def test_readme_iam_policies_are_the_templates_rendered():
+    from fruits_features.config import build_config
+    from fruits_features.iam import readme_blocks
+
+    text = README.read_text(encoding="utf-8")
+    block = text.split("<!-- iam:start -->\n", 1)[1].split("<!-- iam:end -->", 1)[0]
+    assert block == readme_blocks(build_config({})), (
+        "README IAM policies are out of date: regenerate them with "
+        "`PYTHONPATH=plugins .venv/bin/python -m fruits_features.iam --readme`"
+    )

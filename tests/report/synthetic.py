@@ -105,7 +105,7 @@ def write_run(
         "feature_dim": 1280,
         "counts": {
             "files_listed": len(paths) + len(errors),
-            "non_image_files": 0,
+            "skipped_files": 0,
             "images_selected": len(paths) + len(errors),
             "features": len(paths),
             "errors": len(errors),

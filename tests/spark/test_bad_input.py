@@ -73,7 +73,14 @@ def test_more_components_than_images(run_job, job_input, tmp_path):
     argv = job_args(
         job_input, tmp_path / "o", "--mode", "apples", "--limit", "5", "--pca-components", "6"
     )
-    assert "--pca-components 6 is more than the 5 images selected" in run_job(argv)
+    assert "--pca-components 6 is more than the 5 images this run would process" in run_job(argv)
+
+
+def test_one_image_is_too_few_for_a_pca(run_job, job_input, tmp_path):
+    argv = job_args(
+        job_input, tmp_path / "o", "--mode", "apples", "--limit", "1", "--pca-components", "1"
+    )
+    assert run_job(argv) == "a PCA needs at least 2 images; this run would process 1"
 
 
 def test_an_existing_run_is_never_overwritten(run_job, job_input, tmp_path):

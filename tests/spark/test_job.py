@@ -35,7 +35,7 @@ def test_model_info_counts_and_provenance(full_run):
     assert info == json.loads((output / "model_info" / "model_info.json").read_text())
     assert info["counts"] == {
         "files_listed": N_IMAGES + 1,
-        "non_image_files": 1,
+        "skipped_files": 1,
         "images_selected": N_IMAGES,
         "features": N_FEATURES,
         "errors": len(BROKEN_REJECTED),

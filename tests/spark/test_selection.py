@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 
 from fruits_job.modes import MODES
-from fruits_job.selection import ListedFile, label_of, round_robin, select_images
+from fruits_job.selection import ListedFile, round_robin, select_images
 from tests.conftest import SAMPLE
 
 MINI_SIZE = MODES["mini"].max_images
@@ -18,8 +18,17 @@ def _listing(classes: dict[str, int], root: str = "s3://bucket/fruits-360") -> l
 
 
 def test_label_is_the_class_folder():
-    assert label_of("s3://b/x/Training/Apple Red 1/3_100.jpg") == "Apple Red 1"
-    assert label_of("file:/data/Training/readme.md") is None
+    selection = select_images(
+        [
+            ListedFile("s3://b/x/Training/Apple Red 1/3_100.jpg", 5),
+            ListedFile("file:/data/Training/readme.md", 5),
+        ],
+        "full",
+    )
+    assert [i.label for i in selection.images] == ["Apple Red 1"]
+    assert [(f.label, f.reason) for f in selection.skipped] == [
+        (None, "not in a class folder (Training/<class>/<file>)")
+    ]
 
 
 def test_modes_pick_apple_classes_only_not_pineapple():
@@ -95,7 +104,7 @@ def test_the_shipped_sample_has_enough_apples_for_mini():
 
 
 def test_uri_form_of_a_path_matches_the_path_column():
-    from fruits_job.job import hadoop_path_string
+    from fruits_job.listing import hadoop_path_string
 
     assert hadoop_path_string("file:///d/Training/Apple%20Red%201/a.jpg") == (
         "file:/d/Training/Apple Red 1/a.jpg"

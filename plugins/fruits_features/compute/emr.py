@@ -1,20 +1,29 @@
 """EMR compute backend: a transient cluster per run, one spark-submit step, always torn down.
 
-create_cluster (setup) -> add_step -> watch_step -> terminate_cluster (teardown: runs whatever
-failed). The cluster request and the step are built in the plan (``emr_spec``), so a bad
-configuration fails ``check_inputs`` before any cluster exists.
+create_cluster, add_step (setups) -> watch_step -> terminate_cluster (teardown: runs whatever
+failed, waits until the cluster has ended) -> no_cluster_left (runs whatever happened: no
+cluster tagged with the run may be left). The cluster request, its sizing and the step are
+built in the plan (``emr_spec``), so a configuration that cannot work fails ``check_inputs``
+before any cluster exists.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator
 
 from fruits_features.compute.base import Segment
-from fruits_features.compute.emr_spec import cluster_spec, spark_sizing, spark_step
+from fruits_features.compute.emr_spec import (
+    SizingError,
+    cluster_spec,
+    spark_sizing,
+    spark_step,
+    yarn_fit_problems,
+)
 from fruits_features.config import PipelineConfig, Prefix, SettingsGroup, matching, setting
 
 InstanceType = Annotated[
@@ -47,7 +56,12 @@ class EmrSettings(SettingsGroup):
     master_instance_type: InstanceType = setting("m5.2xlarge", "master node type")
     core_instance_type: InstanceType = setting("m5.2xlarge", "core node type")
     core_instance_count: int = setting(2, "core nodes", ge=1, le=100)
-    ebs_volume_gb: int = setting(64, "gp3 volume per node", ge=8, le=4096)
+    ebs_volume_gb: int = setting(
+        64, "gp3 data volume per node (YARN, HDFS, shuffle)", ge=8, le=4096
+    )
+    ebs_root_volume_gb: int = setting(
+        30, "root volume per node (the OS and the job's venv, ~2 GB on the master)", ge=15, le=100
+    )
     emr_service_role: IamName = setting("EMR_DefaultRole", "EMR service role")
     emr_instance_profile: IamName = setting("EMR_EC2_DefaultRole", "EC2 instance profile")
     # The interpreter of the venv that bootstrap/install_dependencies.sh creates on every node.
@@ -85,13 +99,20 @@ class EmrBackend:
 
     def plan_section(self, config: PipelineConfig, run: Any) -> dict[str, Any]:
         settings: EmrSettings = config.group(EmrSettings)
-        sizing = spark_sizing(settings.core_instance_type, settings.core_instance_count)
-        layout = run.layout
-        step_name = f"fruits-features {run.params.mode} {layout.run_key}"
+        core, master = settings.core_instance_type, settings.master_instance_type
+        sizing = spark_sizing(core, settings.core_instance_count, master)
+        problems = yarn_fit_problems(sizing, core, master)
+        if problems:
+            raise SizingError("the job does not fit the cluster: " + "; ".join(problems))
+        layout, params = run.layout, run.params
+        step_name = f"fruits-features {params.mode} {layout.run_key}"
+        invocation = run.invocation(partitions=sizing.partitions)
         return {
             # Each key is an XCom of its own, read by one operator.
-            "emr_cluster": cluster_spec(settings, layout, run.run_id, run.params.mode),
-            "emr_steps": [spark_step(run.invocation(partitions=sizing.partitions), step_name)],
+            "emr_cluster": cluster_spec(
+                settings, sizing, layout, run.run_id, params.mode, params.engine
+            ),
+            "emr_steps": [spark_step(invocation, step_name, sizing)],
             "emr_watch": {
                 "poll_seconds": config.core.step_poll_seconds,
                 "timeout_seconds": config.core.step_timeout_seconds,
@@ -100,26 +121,36 @@ class EmrBackend:
         }
 
     def segment(self, plan: Any) -> Segment:
-        from airflow.providers.amazon.aws.operators.emr import (
-            EmrAddStepsOperator,
-            EmrCreateJobFlowOperator,
-            EmrTerminateJobFlowOperator,
-        )
+        from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator
+        from airflow.sdk import task
 
+        from fruits_features.compute.emr_clusters import NO_RETRY, RETRYING
+        from fruits_features.compute.emr_operators import (
+            EmrCreateRunClusterOperator,
+            EmrTerminateRunClusterOperator,
+            ensure_no_cluster_left,
+        )
         from fruits_features.compute.emr_sensor import EmrStepWatchSensor
 
-        # Every EMR operator talks to AWS as the run's plan says.
+        # Every EMR operator talks to AWS as the run's plan says; all calls but RunJobFlow
+        # retry throttling and server errors (one throttled call must not fail a run).
         aws = {"aws_conn_id": plan["aws_conn_id"], "region_name": plan["region"]}
-        create_cluster = EmrCreateJobFlowOperator(
+        create_cluster = EmrCreateRunClusterOperator(
             task_id="create_cluster",
             job_flow_overrides=plan["emr_cluster"],
+            run_id=plan["run_id"],
             emr_conn_id=None,
+            botocore_config=NO_RETRY,
+            # RunJobFlow answers in seconds; a call that hangs is killed, and on_kill ends
+            # whatever cluster it made.
+            execution_timeout=timedelta(minutes=15),
             **aws,
         )
         add_step = EmrAddStepsOperator(
             task_id="add_step",
             job_flow_id=create_cluster.output,
             steps=plan["emr_steps"],
+            botocore_config=RETRYING,
             **aws,
         )
         watch_step = EmrStepWatchSensor(
@@ -128,15 +159,24 @@ class EmrBackend:
             step_id="{{ ti.xcom_pull(task_ids='add_step')[0] }}",
             watch=plan["emr_watch"],
             mode="reschedule",
+            botocore_config=RETRYING,
             **aws,
         )
-        terminate_cluster = EmrTerminateJobFlowOperator(
+        terminate_cluster = EmrTerminateRunClusterOperator(
             task_id="terminate_cluster",
             job_flow_id=create_cluster.output,
+            waiter_delay=15,
+            waiter_max_attempts=80,
+            botocore_config=RETRYING,
             **aws,
         )
-        create_cluster >> add_step >> watch_step >> terminate_cluster
-        terminate_cluster.as_teardown(setups=create_cluster)
+        no_cluster_left = task(task_id="no_cluster_left", trigger_rule="all_done")(
+            ensure_no_cluster_left
+        )(plan)
+        create_cluster >> add_step >> watch_step >> terminate_cluster >> no_cluster_left
+        # Both are setups: clearing a failed watch_step creates a new cluster and adds the
+        # step to it, instead of watching the old step id on a cluster that is gone.
+        terminate_cluster.as_teardown(setups=[create_cluster, add_step])
         # The report runs after the teardown: it gives the cluster's whole wall time and cost.
         return Segment(
             start=create_cluster,

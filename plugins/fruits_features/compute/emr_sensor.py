@@ -5,15 +5,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.amazon.aws.triggers.emr import EmrStepSensorTrigger
+from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout
 
 from fruits_features.compute.emr_spec import step_log_uri
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+# Steps in these states have not ended: a trigger that stops on them has timed out.
+STILL_GOING = ("PENDING", "CANCEL_PENDING", "RUNNING")
+DEFERRAL_MARGIN_SECONDS = 120
 
 
 class EmrStepWatchSensor(EmrStepSensor):
@@ -51,7 +58,27 @@ class EmrStepWatchSensor(EmrStepSensor):
             self.timeout,
             "deferrable" if self.deferrable else self.mode,
         )
-        super().execute(context)
+        if not self.deferrable:
+            super().execute(context)
+        elif not self.poke(context):
+            self.defer(
+                # The trigger gives up after its attempts and says so; the deferral's own
+                # timeout only catches a trigger that died, so it must come later.
+                timeout=timedelta(
+                    seconds=self.max_attempts * self.poke_interval + DEFERRAL_MARGIN_SECONDS
+                ),
+                trigger=EmrStepSensorTrigger(
+                    job_flow_id=self.job_flow_id,
+                    step_id=self.step_id,
+                    waiter_delay=int(self.poke_interval),
+                    waiter_max_attempts=self.max_attempts,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+            )
 
     # The parent declares this a staticmethod; an instance method is needed to reach the
     # cluster's LogUri. ``EmrBaseSensor.poke`` calls it through ``self``.
@@ -64,6 +91,12 @@ class EmrStepWatchSensor(EmrStepSensor):
             return
         # The trigger's event carries a waiter message only; ask EMR for the step itself.
         step = self.hook.conn.describe_step(ClusterId=self.job_flow_id, StepId=self.step_id)
+        state = step["Step"]["Status"].get("State")
+        if state in STILL_GOING:
+            raise AirflowSensorTimeout(
+                f"gave up waiting for step {self.step_id} on cluster {self.job_flow_id}: still "
+                f"{state} after {self.timeout:.0f} s (FRUITS_STEP_TIMEOUT_SECONDS)"
+            )
         raise AirflowException(f"EMR job failed: {self._describe_failure(step['Step'])}")
 
     def _describe_failure(self, step: Mapping[str, Any]) -> str:

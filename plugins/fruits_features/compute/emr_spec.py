@@ -2,34 +2,83 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fruits_features.job_invocation import JobInvocation
-from fruits_features.s3_layout import BOOTSTRAP_NAME, REQUIREMENTS_NAME, RunLayout
+from fruits_features.s3_layout import (
+    BOOTSTRAP_NAME,
+    DRIVER_REQUIREMENTS_NAME,
+    RunLayout,
+    worker_requirements_name,
+)
 
 if TYPE_CHECKING:
     from fruits_features.compute.emr import EmrSettings
 
 PROJECT_TAG = "fruits-features"
-
-# Memory per vCPU of the instance families worth running this job on (c: compute, m: general,
-# r: memory); sizes: large = 2 vCPUs, xlarge = 4, <N>xlarge = 4N.
-_GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8}
-# YARN offers about 70-75% of a node's memory to containers.
-_YARN_SHARE = 0.7
+RUN_ID_TAG = "run_id"
 EXECUTOR_CORES = 4
 
 
 @dataclass(frozen=True)
-class SparkSizing:
-    """Executors of a cluster: one Python worker per core, one inference thread per worker."""
+class NodeType:
+    vcpus: int
+    memory_gib: int
+    # EMR's default yarn.nodemanager.resource.memory-mb, also its largest container
+    # (yarn.scheduler.maximum-allocation-mb), from the EMR release guide's task configuration.
+    yarn_memory_mb: int
 
-    executors: int
+
+NODE_TYPES: dict[str, NodeType] = {
+    "m5.xlarge": NodeType(4, 16, 12288),
+    "m5.2xlarge": NodeType(8, 32, 24576),
+    "m5.4xlarge": NodeType(16, 64, 57344),
+    "r5.2xlarge": NodeType(8, 64, 57344),
+    "c5.4xlarge": NodeType(16, 32, 24576),
+}
+# The YARN ApplicationMaster of a client-mode application: spark.yarn.am.memory (512 MiB)
+# plus its overhead (384 MiB). YARN may place it on any core node, so every node keeps room.
+AM_MEMORY_MB = 512 + 384
+# What the master keeps for EMR's own daemons (YARN ResourceManager, HDFS NameNode, Spark
+# history server...) and for the driver's Python process (it exports the model with
+# TensorFlow: ~3 GiB measured locally).
+MASTER_RESERVED_GIB = 8
+DRIVER_PYTHON_GIB = 3
+
+
+class SizingError(ValueError):
+    """The instance types cannot hold the job's containers."""
+
+
+def node_type(instance_type: str) -> NodeType:
+    if instance_type not in NODE_TYPES:
+        raise SizingError(
+            f"no YARN sizing known for instance type {instance_type!r}; "
+            f"supported: {', '.join(NODE_TYPES)}"
+        )
+    return NODE_TYPES[instance_type]
+
+
+def _floor_mb(value: float, step: int = 512) -> int:
+    return int(value // step * step)
+
+
+@dataclass(frozen=True)
+class SparkSizing:
+    """Executors on the core nodes (one Python worker and one inference thread per core) and
+    the driver on the master (client deploy mode)."""
+
+    nodes: int
+    executors_per_node: int
     executor_cores: int
-    heap_gib: int
-    overhead_gib: int
+    heap_mb: int
+    overhead_mb: int
+    driver_memory_mb: int
+
+    @property
+    def executors(self) -> int:
+        return self.nodes * self.executors_per_node
 
     @property
     def partitions(self) -> int:
@@ -45,37 +94,65 @@ class SparkSizing:
             # The job gives each inference engine spark.task.cpus threads: 1 thread per
             # worker and one worker per core, so workers never fight for cores.
             "spark.task.cpus": "1",
-            "spark.executor.memory": f"{self.heap_gib}g",
+            "spark.executor.memory": f"{self.heap_mb}m",
             # Python workers (decoding + inference) live outside the JVM heap.
-            "spark.executor.memoryOverhead": f"{self.overhead_gib}g",
+            "spark.executor.memoryOverhead": f"{self.overhead_mb}m",
         }
 
 
-def instance_vcpus(instance_type: str) -> int:
-    """vCPUs of an EC2 instance type from its size (``m5.2xlarge`` → 8)."""
-    size = instance_type.split(".", 1)[1]
-    if size == "large":
-        return 2
-    if size == "xlarge":
-        return 4
-    if size.endswith("xlarge") and size[: -len("xlarge")].isdigit():
-        return 4 * int(size[: -len("xlarge")])
-    raise ValueError(f"cannot size Spark executors for instance type {instance_type!r}")
-
-
-def spark_sizing(core_instance_type: str, core_instance_count: int) -> SparkSizing:
-    """Executors for core nodes of this type (the master node runs no executor)."""
-    vcpus = instance_vcpus(core_instance_type)
-    cores = min(EXECUTOR_CORES, vcpus)
-    per_node = vcpus // cores
-    memory = vcpus * _GIB_PER_VCPU.get(core_instance_type[0], 4) * _YARN_SHARE / per_node
-    heap = max(1, math.floor(memory / 2))
+def spark_sizing(
+    core_instance_type: str, core_instance_count: int, master_instance_type: str = "m5.2xlarge"
+) -> SparkSizing:
+    """Executors that fill the core nodes' YARN memory, and the driver's heap on the master."""
+    node = node_type(core_instance_type)
+    cores = min(EXECUTOR_CORES, node.vcpus)
+    per_node = node.vcpus // cores
+    budget = (node.yarn_memory_mb - AM_MEMORY_MB) // per_node
+    heap = _floor_mb(budget * 0.45)
+    master = node_type(master_instance_type)
     return SparkSizing(
-        executors=per_node * core_instance_count,
+        nodes=core_instance_count,
+        executors_per_node=per_node,
         executor_cores=cores,
-        heap_gib=heap,
-        overhead_gib=max(1, math.floor(memory - heap)),
+        heap_mb=heap,
+        overhead_mb=_floor_mb(budget - heap),
+        driver_memory_mb=min(16, master.memory_gib // 4) * 1024,
     )
+
+
+def yarn_fit_problems(
+    sizing: SparkSizing, core_instance_type: str, master_instance_type: str
+) -> list[str]:
+    """What does not fit: each container in YARN's largest, each node's containers in its
+    YARN memory and vcores, the driver and its Python in the master's memory."""
+    node, master = node_type(core_instance_type), node_type(master_instance_type)
+    container = sizing.heap_mb + sizing.overhead_mb
+    problems = []
+    if container > node.yarn_memory_mb:
+        problems.append(
+            f"an executor container of {container} MB exceeds YARN's largest on "
+            f"{core_instance_type} ({node.yarn_memory_mb} MB)"
+        )
+    per_node = sizing.executors_per_node * container + AM_MEMORY_MB
+    if per_node > node.yarn_memory_mb:
+        problems.append(
+            f"{sizing.executors_per_node} executors of {container} MB and the application "
+            f"master ({AM_MEMORY_MB} MB) need {per_node} MB per {core_instance_type}, "
+            f"YARN offers {node.yarn_memory_mb} MB"
+        )
+    if sizing.executors_per_node * sizing.executor_cores > node.vcpus:
+        problems.append(
+            f"{sizing.executors_per_node} executors of {sizing.executor_cores} cores exceed "
+            f"the {node.vcpus} vCPUs of {core_instance_type}"
+        )
+    driver_gib = sizing.driver_memory_mb / 1024 * 1.1 + DRIVER_PYTHON_GIB
+    if driver_gib > master.memory_gib - MASTER_RESERVED_GIB:
+        problems.append(
+            f"the driver ({driver_gib:.1f} GiB with its Python) does not fit on a "
+            f"{master_instance_type} master ({master.memory_gib} GiB, "
+            f"{MASTER_RESERVED_GIB} GiB kept for EMR's daemons)"
+        )
+    return problems
 
 
 def log_uri(bucket: str, settings: EmrSettings) -> str:
@@ -108,11 +185,15 @@ def _instance_group(name: str, role: str, instance_type: str, count: int, ebs_gb
 
 
 def cluster_spec(
-    settings: EmrSettings, layout: RunLayout, run_id: str, mode: str
+    settings: EmrSettings,
+    sizing: SparkSizing,
+    layout: RunLayout,
+    run_id: str,
+    mode: str,
+    engine: str,
 ) -> dict[str, Any]:
     """``run_job_flow`` request of a transient cluster for one run."""
     python = settings.emr_python
-    sizing = spark_sizing(settings.core_instance_type, settings.core_instance_count)
     instances: dict[str, Any] = {
         "InstanceGroups": [
             _instance_group(
@@ -138,13 +219,19 @@ def cluster_spec(
         "ReleaseLabel": settings.emr_release,
         "Applications": [{"Name": "Spark"}, {"Name": "Hadoop"}],
         "LogUri": log_uri(layout.bucket, settings),
+        # The venv (~2 GB on the master, TensorFlow included) lives on the root volume.
+        "EbsRootVolumeSize": settings.ebs_root_volume_gb,
         "Instances": instances,
         "BootstrapActions": [
             {
                 "Name": "install-dependencies",
                 "ScriptBootstrapAction": {
                     "Path": layout.artifact_uri(BOOTSTRAP_NAME),
-                    "Args": [layout.artifact_uri(REQUIREMENTS_NAME)],
+                    # The master runs the driver; core nodes run only the engine's workers.
+                    "Args": [
+                        layout.artifact_uri(DRIVER_REQUIREMENTS_NAME),
+                        layout.artifact_uri(worker_requirements_name(engine)),
+                    ],
                 },
             }
         ],
@@ -170,24 +257,32 @@ def cluster_spec(
         ],
         "JobFlowRole": settings.emr_instance_profile,
         "ServiceRole": settings.emr_service_role,
-        "VisibleToAllUsers": True,
+        # Found by these when its id is unknown (compute/emr_clusters.py); the IAM policy
+        # only lets the DAG act on clusters tagged with the project.
         "Tags": [
             {"Key": "project", "Value": PROJECT_TAG},
-            {"Key": "run_id", "Value": run_id[:256]},
+            {"Key": RUN_ID_TAG, "Value": run_id[:256]},
             {"Key": "mode", "Value": mode},
         ],
         "AutoTerminationPolicy": {"IdleTimeout": settings.idle_timeout_seconds},
     }
 
 
-def spark_step(invocation: JobInvocation, name: str) -> dict[str, Any]:
-    """The one ``spark-submit`` step of a run (cluster deploy mode, job package via --py-files)."""
+def spark_step(invocation: JobInvocation, name: str, sizing: SparkSizing) -> dict[str, Any]:
+    """The one ``spark-submit`` step of a run, the driver on the master (client deploy mode).
+
+    Client mode: the master (idle otherwise, with the full venv) holds the driver, whose
+    model export needs TensorFlow and a few GiB; in cluster mode that driver container would
+    have to fit next to the executors, which fill the core nodes' YARN memory. And the job's
+    own error line then ends the step's stderr, where the sensor's message points.
+    """
+    options = ["--deploy-mode", "client", "--driver-memory", f"{sizing.driver_memory_mb}m"]
     return {
         "Name": name[:256],
         # CONTINUE: the DAG, not EMR, decides what happens after a failure (teardown terminates).
         "ActionOnFailure": "CONTINUE",
         "HadoopJarStep": {
             "Jar": "command-runner.jar",
-            "Args": invocation.spark_submit(options=["--deploy-mode", "cluster"]),
+            "Args": invocation.spark_submit(options=options),
         },
     }

@@ -52,6 +52,8 @@ class RunData:
     feature_rows: int | None = None
     errors: list[ErrorRow] = field(default_factory=list)
     errors_file: bool = False
+    # Files listed but not processed (not images, names Spark cannot read), with why.
+    skipped: list[ErrorRow] = field(default_factory=list)
     # label → (images selected, errors); from metadata/, else from pca/ + errors.csv.
     per_class: dict[str, tuple[int, int]] = field(default_factory=dict)
     # Where the run read and wrote: the job's own paths, unless better known (S3 URIs of a
@@ -165,5 +167,7 @@ def load_run(path: Path) -> RunData:
     if folder.errors_csv.is_file():
         data.errors_file = True
         data.errors = _read_errors(folder.errors_csv)
+    if folder.skipped_csv.is_file():
+        data.skipped = _read_errors(folder.skipped_csv)
     data.per_class = _per_class(folder, data.pca_labels, data.errors)
     return data

@@ -77,7 +77,8 @@ def render_html(
         classes.append(ClassRow(index + 1, colour, MARKER_GLYPHS[marker], label, selected, failed))
     overall = [
         ("files listed", counts.get("files_listed")),
-        ("non-image files (skipped)", counts.get("non_image_files")),
+        # Runs before the skipped-files list counted only the files that were not images.
+        ("files skipped", counts.get("skipped_files", counts.get("non_image_files"))),
         ("images selected", counts.get("images_selected")),
         ("images with features", counts.get("features")),
         ("errors", counts.get("errors")),

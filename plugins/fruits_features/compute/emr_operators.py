@@ -1,0 +1,110 @@
+"""The EMR operators of a run: create the cluster without leaking it, end it and wait.
+
+Airflow's own operators do the calls; these subclasses add what a transient, per-run cluster
+needs: no blind retry of RunJobFlow, cleanup by tag when creation fails half-way, and a
+teardown that waits until the cluster has ended (so the report's cost has an end time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.hooks.emr import EmrHook
+from airflow.providers.amazon.aws.operators.emr import (
+    EmrCreateJobFlowOperator,
+    EmrTerminateJobFlowOperator,
+)
+
+from fruits_features.compute.emr_clusters import RETRYING, terminate_run_clusters
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def retrying_client(aws_conn_id: str | None, region_name: str | None) -> Any:
+    """An EMR client that retries throttling and server errors (never used for RunJobFlow)."""
+    return EmrHook(aws_conn_id=aws_conn_id, region_name=region_name, config=RETRYING).conn
+
+
+class EmrCreateRunClusterOperator(EmrCreateJobFlowOperator):
+    """Create the run's cluster once; if anything fails after the request, end what it made.
+
+    :param run_id: the run whose tag the cluster carries (templated), to find it when its id
+        never came back (an error answer to a request EMR carried out, a denied follow-up call).
+
+    Pass ``botocore_config`` without retries: RunJobFlow is not idempotent, and botocore's
+    retry of a request that failed after EMR accepted it creates another cluster.
+    """
+
+    template_fields: Sequence[str] = (*EmrCreateJobFlowOperator.template_fields, "run_id")
+
+    def __init__(self, *, run_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+
+    def execute(self, context: Context) -> str | None:
+        try:
+            return super().execute(context)
+        except Exception:
+            self._end_run_clusters()
+            raise
+
+    def on_kill(self) -> None:
+        # Airflow's kill (SIGTERM to the task): the id may not be known yet.
+        self._end_run_clusters()
+
+    def _end_run_clusters(self) -> None:
+        try:
+            ended = terminate_run_clusters(
+                retrying_client(self.aws_conn_id, self.region_name), self.run_id
+            )
+        except Exception:
+            # The run's final check (no_cluster_left) looks again and fails the run if it can't.
+            self.log.exception("Could not look up the clusters of run %s", self.run_id)
+            return
+        self.log.warning(
+            "Creating the cluster failed; terminated the run's cluster(s): %s",
+            ", ".join(ended) or "none found",
+        )
+
+
+class EmrTerminateRunClusterOperator(EmrTerminateJobFlowOperator):
+    """Terminate the run's cluster and wait until EMR says it has ended."""
+
+    def execute(self, context: Context) -> None:
+        super().execute(context)
+        if self.deferrable:
+            return
+        self.log.info("Waiting for cluster %s to end", self.job_flow_id)
+        self.hook.get_waiter("cluster_terminated").wait(
+            ClusterId=self.job_flow_id,
+            WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": self.waiter_max_attempts},
+        )
+        self.log.info("Cluster %s terminated", self.job_flow_id)
+
+
+def ensure_no_cluster_left(plan: dict[str, Any]) -> None:
+    """The run's last word on cost: no cluster tagged with it may still be running.
+
+    Runs whatever happened before (create failed, the task was killed, the teardown was
+    skipped): it terminates what it finds and fails the run, loudly, if it found any or
+    cannot look.
+    """
+    import logging
+
+    log = logging.getLogger(__name__)
+    client = retrying_client(plan["aws_conn_id"], plan["region"])
+    try:
+        left = terminate_run_clusters(client, plan["run_id"])
+    except Exception as error:
+        raise RuntimeError(
+            f"cannot check that no EMR cluster of run {plan['run_id']} is left running "
+            f"({error}); look for clusters tagged run_id={plan['run_id']} and terminate them"
+        ) from error
+    if left:
+        raise RuntimeError(
+            f"cluster(s) {', '.join(left)} of run {plan['run_id']} were still running after "
+            "the run: terminated now"
+        )
+    log.info("No cluster of run %s is left running", plan["run_id"])
