@@ -155,7 +155,7 @@ stop_components() {
     local c jobs=() failed=0
     for c in "$@"; do
         recorded_alive "$(pidfile "$c")" || continue
-        (stop_recorded "$(pidfile "$c")" "$c" 15 && echo "airflow: $c stopped") &
+        (stop_recorded "$(pidfile "$c")" "$c" 10 && echo "airflow: $c stopped") &
         jobs+=("$!")
     done
     for c in "${jobs[@]}"; do wait "$c" || failed=1; done

@@ -64,11 +64,12 @@ family() {
 }
 
 # stop_recorded PIDFILE NAME [GRACE]: stop the recorded process and everything it started.
-# SIGTERM to the leader first (the Airflow components shut down cleanly on it), then after
-# GRACE seconds SIGTERM to every process seen, then SIGKILL. Processes are remembered as
-# they appear, so one orphaned on the way (its parent gone) is still stopped.
+# SIGTERM to the leader first (an idle Airflow component shuts down cleanly on it); after
+# GRACE seconds SIGTERM to every process seen, so a running task ends (the scheduler would
+# wait for it) and reports its failure; 15 s later SIGKILL. Processes are remembered as they
+# appear, so one orphaned on the way (its parent gone) is still stopped.
 stop_recorded() {
-    local pidfile=$1 name=$2 grace=${3:-15} pid started p s i
+    local pidfile=$1 name=$2 grace=${3:-10} pid started p s i
     if ! recorded_alive "$pidfile"; then
         rm -f "$pidfile"
         return 0
@@ -97,9 +98,13 @@ stop_recorded() {
         sleep 0.2
     done
     if any_alive; then
-        echo "$name: still running after ${grace}s; terminating its processes" >&2
+        echo "$name: still running after ${grace}s (a task?); terminating all its processes" >&2
         signal_all TERM
-        for ((i = 0; i < 25; i++)); do any_alive || break; sleep 0.2; done
+        for ((i = 0; i < 75; i++)); do
+            alive "$pid" "$started" && remember
+            any_alive || break
+            sleep 0.2
+        done
     fi
     if any_alive; then
         echo "$name: killing what is left" >&2
