@@ -1,7 +1,7 @@
 """One Airflow stack (scripts/airflow.sh) at a time, on free ports, against the session's
 SeaweedFS and moto.
 
-A stack takes ~30 s to start and holds ~1.5 GB, so the local-compute stack is shared by the
+A stack takes ~15-30 s to start and holds ~1.4 GB, so the local-compute stack is shared by the
 modules of this package (package scope) and the EMR stack lives for its module only. Modules
 run in name order: test_emr.py stops its stack before test_rest.py starts the shared one.
 """
