@@ -7,17 +7,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: help setup demo test test-fast lint format bench bench-pca job-zip clean check-setup check-demo check-lint check-test
+.PHONY: help setup demo airflow airflow-stop airflow-status test test-fast lint format bench bench-pca job-zip clean check-setup check-demo check-lint check-test
 
 help:
 	@echo "make demo       set up, start a local S3, run the DAG (local Spark) on the sample images"
+	@echo "make airflow    a local Airflow: UI on 127.0.0.1:8080 (AIRFLOW_PORT=...), scheduler,"
+	@echo "                triggerer, local S3 with the sample images; no Docker needed"
+	@echo "make airflow-stop    stop what make airflow started (airflow-status: what runs)"
 	@echo "make test       set up and run the whole test suite (what CI runs)"
 	@echo "make test-fast  the tests not marked slow"
 	@echo "make lint       ruff check + format check, shellcheck"
 	@echo "make bench      benchmark the job against the reference pattern (BENCH_ARGS=...)"
 	@echo "make bench-pca  benchmark the PCA stage with and without native BLAS (BENCH_ARGS=...)"
 	@echo "make job-zip    build/fruits_job.zip, for spark-submit --py-files by hand"
-	@echo "make clean      remove the local state (var/, results/), keep the virtualenv"
+	@echo "make clean      stop the local servers, remove the local state (var/, results/), keep the virtualenv"
 
 # System prerequisites, each missing one listed with its install command.
 check-setup check-demo check-lint check-test:
@@ -34,6 +37,15 @@ $(STAMP):
 
 demo: check-demo setup
 	VENV=$(abspath $(VENV)) scripts/demo.sh
+
+airflow: check-demo setup
+	VENV=$(abspath $(VENV)) scripts/airflow.sh start
+
+airflow-stop:
+	VENV=$(abspath $(VENV)) scripts/airflow.sh stop
+
+airflow-status:
+	VENV=$(abspath $(VENV)) scripts/airflow.sh status
 
 lint: check-lint setup
 	$(BIN)/ruff check .
@@ -56,5 +68,6 @@ job-zip: setup
 	PYTHONPATH=plugins $(BIN)/python -m fruits_features.job_package build
 
 clean:
+	-scripts/airflow.sh stop
 	-scripts/local_s3.sh stop
 	rm -rf var results

@@ -35,6 +35,8 @@ fi
 if [[ $target == demo || $target == test ]]; then
     # scripts/local_s3.sh asks the local S3 server whether it is up.
     need curl "apt-get install curl"
+    # Spark's launch scripts and the stop of `make airflow` list processes.
+    need ps "apt-get install procps"
 fi
 if [[ $target == lint || $target == test ]]; then
     need shellcheck "apt-get install shellcheck"
