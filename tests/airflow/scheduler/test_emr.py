@@ -41,6 +41,7 @@ def test_deferred_sensor_resumed_by_the_triggerer_fails_the_run_and_the_cluster_
     assert run["state"] == "failed", states
     assert states["watch_step"] == "failed"
     assert states["terminate_cluster"] == "success"
+    assert states["no_cluster_left"] == "success"
     assert states["download_outputs"] == "upstream_failed"
     assert cluster.state == "TERMINATED"
     # Resumed after the trigger fired: the failure names the step and where its logs are.

@@ -104,7 +104,7 @@ def test_mini_run_succeeds_and_its_asset_event_carries_the_pca_uri(local_stack, 
     assert set(tis) == TASKS
     assert {ti["state"] for ti in tis.values()} == {"success"}
     log = local_stack.task_log(run_id, "run_spark_locally")
-    assert "Staged 338 images" in log
+    assert "Staged 338 files" in log
     assert "Spark job finished" in log
 
     prefix = f"{local_stack.env['FRUITS_OUTPUT_PREFIX']}/mini/{run_key(run_id)}"
