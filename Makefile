@@ -1,4 +1,4 @@
-# fruits-features: `make demo` runs the pipeline locally, `make test` runs every test.
+# fruits-features: `make demo` runs the pipeline locally, `make test-all` runs every test.
 # Both set themselves up (virtualenv with pinned dependencies) on first use.
 
 SHELL := /bin/bash
@@ -7,18 +7,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: help setup demo airflow airflow-stop airflow-status test test-fast lint format bench bench-pca job-zip clean check-setup check-demo check-lint check-test
+.PHONY: help setup demo airflow airflow-stop airflow-status test test-all test-fast lint format bench bench-pca bench-incremental job-zip clean check-setup check-demo check-lint check-test
 
 help:
 	@echo "make demo       set up, start a local S3, run the DAG (local Spark) on the sample images"
 	@echo "make airflow    a local Airflow: UI on 127.0.0.1:8080 (AIRFLOW_PORT=...), scheduler,"
 	@echo "                triggerer, local S3 with the sample images; no Docker needed"
 	@echo "make airflow-stop    stop what make airflow started (airflow-status: what runs)"
-	@echo "make test       set up and run the whole test suite (what CI runs)"
-	@echo "make test-fast  the tests not marked slow"
+	@echo "make test       set up, lint and run the tests not marked long (~12 min)"
+	@echo "make test-all   the whole suite, long tests included (~35 min): what CI runs"
+	@echo "make test-fast  the tests not marked slow (~2 min)"
 	@echo "make lint       ruff check + format check, shellcheck"
 	@echo "make bench      benchmark the job against the reference pattern (BENCH_ARGS=...)"
 	@echo "make bench-pca  benchmark the PCA stage with and without native BLAS (BENCH_ARGS=...)"
+	@echo "make bench-incremental  cold run vs warm run (+1% new images) on the feature store"
 	@echo "make job-zip    build/fruits_job.zip, for spark-submit --py-files by hand"
 	@echo "make clean      stop the local servers, remove the local state (var/, results/), keep the virtualenv"
 
@@ -53,6 +55,9 @@ lint: check-lint setup
 	shellcheck bootstrap/*.sh scripts/*.sh .ci/run
 
 test: check-test lint
+	$(BIN)/pytest -m "not long"
+
+test-all: check-test lint
 	$(BIN)/pytest
 
 test-fast: setup
@@ -63,6 +68,9 @@ bench: setup
 
 bench-pca: setup
 	$(BIN)/python bench/pca_benchmark.py $(BENCH_ARGS)
+
+bench-incremental: setup
+	$(BIN)/python bench/incremental_benchmark.py $(BENCH_ARGS)
 
 job-zip: setup
 	PYTHONPATH=plugins $(BIN)/python -m fruits_features.job_package build

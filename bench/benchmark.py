@@ -91,6 +91,14 @@ def gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
+def print_rows(rows: list[tuple[str, str, str]]) -> None:
+    """The results as an aligned table: label, value, detail."""
+    width = max(len(r[0]) for r in rows)
+    print()
+    for label, value, extra in rows:
+        print(f"{label:<{width}}  {value:>16}  {extra}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
@@ -211,10 +219,7 @@ def main() -> int:
             for engine, rate in rates.items()
         ]
 
-    width = max(len(r[0]) for r in rows)
-    print()
-    for label, value, extra in rows:
-        print(f"{label:<{width}}  {value:>16}  {extra}")
+    print_rows(rows)
     if not opts.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0

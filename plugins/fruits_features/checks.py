@@ -151,8 +151,35 @@ def csv_rows(paths: list[Path]) -> tuple[int, list[list[str]], list[str]]:
     return rows, headers, problems
 
 
-def validate_output_folder(path: Path, expected: Expected) -> OutputReport:
-    """Check a downloaded run folder against docs/contract.md; raise listing every problem."""
+@dataclass(frozen=True)
+class FeaturesSeen:
+    """What validation knows of a run's features/: read whole from the downloaded folder,
+    or from the part ends on S3 when they were not downloaded (remote_features)."""
+
+    rows: int  # of features/parquet
+    lengths: set[int]  # distinct vector lengths
+    nulls: int  # null vectors
+    csv_rows: int | None  # None: not counted (not downloaded)
+    csv_headers: list[list[str]]
+    problems: list[str] = field(default_factory=list)
+
+
+def features_in_folder(folder: RunFolder) -> FeaturesSeen:
+    rows, lengths, nulls = parquet_vector_stats(
+        folder.parts(layout.FEATURES, layout.PARQUET), layout.VECTOR_COLUMN[layout.FEATURES]
+    )
+    csv_count, headers, unreadable = csv_rows(folder.parts(layout.FEATURES, layout.CSV))
+    problems = [f"{layout.FEATURES}/csv: {p}" for p in unreadable]
+    return FeaturesSeen(rows, lengths, nulls, csv_count, headers, problems)
+
+
+def validate_output_folder(
+    path: Path, expected: Expected, features: FeaturesSeen | None = None
+) -> OutputReport:
+    """Check a run folder against docs/contract.md; raise listing every problem.
+
+    ``features``: what is known of features/ when it was left on S3 (else read from disk).
+    """
     folder = RunFolder(path)
     problems: list[str] = []
     if not folder.success.is_file():
@@ -206,13 +233,22 @@ def validate_output_folder(path: Path, expected: Expected) -> OutputReport:
         problems.append(f"variance_kept {variance_kept} outside (0, 1]")
 
     # Data sets against the counts.
-    rows, lengths, nulls = parquet_vector_stats(
-        folder.parts(layout.FEATURES, layout.PARQUET), layout.VECTOR_COLUMN[layout.FEATURES]
-    )
-    if rows != n_features:
-        problems.append(f"features/parquet has {rows} rows, counts.features is {n_features}")
-    if nulls or (rows and lengths != {FEATURE_DIM}):
-        problems.append(f"feature vector sizes {sorted(lengths)} ({nulls} null), expected 1280")
+    seen = features if features is not None else features_in_folder(folder)
+    problems += seen.problems
+    if seen.rows != n_features:
+        problems.append(f"features/parquet has {seen.rows} rows, counts.features is {n_features}")
+    if seen.nulls or (seen.rows and seen.lengths != {FEATURE_DIM}):
+        problems.append(
+            f"feature vector sizes {sorted(seen.lengths)} ({seen.nulls} null), expected 1280"
+        )
+    header = layout.feature_columns()
+    counted = seen.csv_rows is None or seen.csv_rows == n_features
+    headers_ok = all(h == header for h in seen.csv_headers) and (seen.csv_headers or not n_features)
+    if not counted or not headers_ok:
+        widths = [len(h) for h in seen.csv_headers]
+        problems.append(
+            f"features/csv: {seen.csv_rows} rows, header widths {widths}, {len(header)} wanted"
+        )
     rows, lengths, nulls = parquet_vector_stats(
         folder.parts(layout.PCA, layout.PARQUET), layout.VECTOR_COLUMN[layout.PCA]
     )
@@ -220,17 +256,12 @@ def validate_output_folder(path: Path, expected: Expected) -> OutputReport:
         problems.append(f"pca/parquet has {rows} rows, counts.features is {n_features}")
     if nulls or (rows and lengths != {k}):
         problems.append(f"PCA vector sizes {sorted(lengths)} ({nulls} null), expected {k}")
-    for name, header in (
-        (layout.FEATURES, layout.feature_columns()),
-        (layout.PCA, layout.pca_columns(k)),
-    ):
-        rows, headers, unreadable = csv_rows(folder.parts(name, layout.CSV))
-        problems += [f"{name}/csv: {p}" for p in unreadable]
-        if rows != n_features or any(h != header for h in headers):
-            widths = [len(h) for h in headers]
-            problems.append(
-                f"{name}/csv: {rows} rows, header widths {widths}, {len(header)} wanted"
-            )
+    rows, headers, unreadable = csv_rows(folder.parts(layout.PCA, layout.CSV))
+    problems += [f"pca/csv: {p}" for p in unreadable]
+    header = layout.pca_columns(k)
+    if rows != n_features or any(h != header for h in headers):
+        widths = [len(h) for h in headers]
+        problems.append(f"pca/csv: {rows} rows, header widths {widths}, {len(header)} wanted")
     statuses = parquet_value_counts(folder.parts(layout.METADATA, layout.PARQUET), "status")
     if sum(statuses.values()) != selected or statuses.get("error", 0) != n_errors:
         problems.append(f"metadata/parquet statuses {dict(statuses)} vs {selected} selected")

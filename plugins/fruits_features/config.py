@@ -147,6 +147,14 @@ class CoreSettings(SettingsGroup):
         DEFAULT_PROJECT_DIR,
         "folder holding `spark/`, `bootstrap/`, `models/` (default: this repository)",
     )
+    download: Annotated[Choice, AfterValidator(_one_of("auto", "all", "summary"))] = setting(
+        "auto",
+        "what `download_outputs` copies to the results dir: `all`, `summary` (all but "
+        "`features/`, checked on S3 instead) or `auto` (`summary` for `full`, else `all`)",
+    )
+    results_keep: int = setting(
+        7, "downloaded runs kept per mode in the results dir (older ones are removed)", ge=1
+    )
 
     @model_validator(mode="after")
     def _poll_within_timeout(self) -> CoreSettings:
@@ -177,6 +185,10 @@ class StorageSettings(SettingsGroup):
     )
     artifacts_prefix: Prefix = setting(
         "fruits-features/artifacts", "job code, bootstrap, weights of each run"
+    )
+    feature_store_prefix: Prefix = setting(
+        "fruits-features/feature-store",
+        "features of unchanged images, reused by later runs (EMR; see Incremental runs)",
     )
 
 
@@ -250,8 +262,11 @@ class PipelineConfig:
     @property
     def results_path(self) -> Path:
         """``results_dir``, relative paths taken from the project directory (not the cwd)."""
-        path = Path(self.core.results_dir)
-        return path if path.is_absolute() else self.project_path / path
+        return self.project_relative(self.core.results_dir)
+
+    def project_relative(self, path: str) -> Path:
+        """A path setting: relative paths are taken from the project directory (not the cwd)."""
+        return Path(path) if Path(path).is_absolute() else self.project_path / path
 
     def replace(self, kind: type[SettingsGroup], **changes: Any) -> PipelineConfig:
         """A copy with some settings of one group changed (not validated again)."""

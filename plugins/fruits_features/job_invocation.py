@@ -40,6 +40,9 @@ class JobRequest:
     weights_as: str | None = None
     # Files the job's Spark listing cannot see (hidden-looking names), found by the DAG.
     also_skipped: str | None = None
+    # Features of unchanged images are reused from there; recompute refreshes every one.
+    feature_store: str | None = None
+    recompute: bool = False
 
     def arguments(self) -> list[str]:
         """The job's own arguments (after the entry point)."""
@@ -57,9 +60,12 @@ class JobRequest:
             ("--output-as", self.output_as),
             ("--weights-as", self.weights_as),
             ("--also-skipped", self.also_skipped),
+            ("--feature-store", self.feature_store),
         ):
             if value is not None:
                 args += [flag, str(value)]
+        if self.recompute:
+            args.append("--recompute")
         return args
 
     def moved(self, **locations: str | None) -> JobRequest:

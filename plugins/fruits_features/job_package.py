@@ -50,8 +50,8 @@ def check_sources(project_dir: Path) -> None:
         )
 
 
-def build_job_zip(project_dir: Path, dest_dir: Path) -> Path:
-    """Zip ``spark/fruits_job/`` as ``fruits_job/...`` (importable from --py-files)."""
+def package_files(project_dir: Path) -> dict[str, Path]:
+    """The job package's source files by their name in the zip (``fruits_job/...``)."""
     package = project_dir / "spark" / JOB_PACKAGE
     files = sorted(
         p
@@ -60,10 +60,15 @@ def build_job_zip(project_dir: Path, dest_dir: Path) -> Path:
     )
     if not any(p.name == "__init__.py" and p.parent == package for p in files):
         raise MissingArtifactError(f"{package}/__init__.py not found")
+    return {path.relative_to(package.parent).as_posix(): path for path in files}
+
+
+def build_job_zip(project_dir: Path, dest_dir: Path) -> Path:
+    """Zip ``spark/fruits_job/`` as ``fruits_job/...`` (importable from --py-files)."""
     target = dest_dir / JOB_ZIP_NAME
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            info = zipfile.ZipInfo(str(path.relative_to(package.parent)), date_time=_ZIP_DATE)
+        for name, path in package_files(project_dir).items():
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes())

@@ -13,7 +13,7 @@ from fruits_features.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
 from fruits_features.modes import MODES
 
 # The keys a run conf may hold: the params below.
-PARAM_NAMES = ("mode", "pca_components", "limit", "engine")
+PARAM_NAMES = ("mode", "pca_components", "limit", "engine", "reuse_features", "force")
 
 
 class RunParamsError(ValueError):
@@ -26,6 +26,13 @@ class RunParams:
     pca_components: int
     limit: int | None = None
     engine: str = DEFAULT_ENGINE
+    reuse_features: bool = True
+    force: bool = False
+
+    @property
+    def may_skip(self) -> bool:
+        """Whether the run may be skipped when nothing changed since the last success."""
+        return self.reuse_features and not self.force
 
 
 def dag_params(config: PipelineConfig) -> dict[str, Param]:
@@ -75,6 +82,26 @@ def dag_params(config: PipelineConfig) -> dict[str, Param]:
                 "and matches TensorFlow (cosine >= 0.9999 per image, tested)."
             ),
         ),
+        "reuse_features": Param(
+            True,
+            type="boolean",
+            title="Reuse stored features",
+            description=(
+                "Take the features of images unchanged since an earlier run (same file, same "
+                "size and time, same model) from the feature store. Off: compute every image "
+                "again and refresh the store."
+            ),
+        ),
+        "force": Param(
+            False,
+            type="boolean",
+            title="Run even if nothing changed",
+            description=(
+                "A run whose images, code, weights and parameters are those of the last "
+                "successful run of its mode is skipped before any cluster starts. On: run "
+                "anyway."
+            ),
+        ),
     }
 
 
@@ -99,4 +126,11 @@ def parse_run_params(params: Mapping[str, Any], conf: Mapping[str, Any] | None =
     engine = params.get("engine", DEFAULT_ENGINE)
     if engine not in ENGINES:
         raise RunParamsError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    return RunParams(mode=mode, pca_components=k, limit=limit, engine=engine)
+    flags = {
+        name: params.get(name, default)
+        for name, default in (("reuse_features", True), ("force", False))
+    }
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise RunParamsError(f"{name} must be true or false, got {value!r}")
+    return RunParams(mode=mode, pca_components=k, limit=limit, engine=engine, **flags)

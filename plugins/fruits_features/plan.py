@@ -14,6 +14,7 @@ from fruits_features.compute import compute_backend
 from fruits_features.config import PipelineConfig
 from fruits_features.job_invocation import JobInvocation, JobRequest
 from fruits_features.params import RunParams
+from fruits_features.results import download_scope
 from fruits_features.s3_layout import (
     ARTIFACT_NAMES,
     ENTRY_POINT_NAME,
@@ -35,8 +36,9 @@ class RunSpec:
     layout: RunLayout
     planned_images: int
 
-    def invocation(self, partitions: int | None = None) -> JobInvocation:
-        """The job reading and writing the run's S3 locations, from its uploaded artifacts."""
+    def invocation(self, feature_store: str | None = None) -> JobInvocation:
+        """The job reading and writing the run's S3 locations, from its uploaded artifacts;
+        its feature store is the bucket's unless the backend keeps one elsewhere."""
         layout = self.layout
         request = JobRequest(
             input_uri=layout.input_uri,
@@ -47,8 +49,9 @@ class RunSpec:
             run_id=self.run_id,
             engine=self.params.engine,
             limit=self.params.limit,
-            partitions=partitions,
             also_skipped=layout.artifact_uri(SKIPPED_LIST_NAME),
+            feature_store=feature_store or layout.feature_store_uri,
+            recompute=not self.params.reuse_features,
         )
         return JobInvocation(
             entry_point=layout.artifact_uri(ENTRY_POINT_NAME),
@@ -70,9 +73,11 @@ def build_plan(
     run_id: str,
     planned_images: int,
     skipped: list[tuple[str, str, int, str]] | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Plan of one run (pure). ``planned_images``: how many images the job should select;
-    ``skipped``: (S3 URI, label, bytes, reason) of the files it will not process."""
+    ``skipped``: (S3 URI, label, bytes, reason) of the files it will not process;
+    ``identity``: what the run's outputs depend on (``run_identity``)."""
     run = run_spec(config, run_params, run_id, planned_images)
     layout = run.layout
     plan: dict[str, Any] = {
@@ -84,6 +89,11 @@ def build_plan(
         "pca_components": run_params.pca_components,
         "limit": run_params.limit,
         "engine": run_params.engine,
+        "reuse_features": run_params.reuse_features,
+        "force": run_params.force,
+        "identity": identity,
+        "last_success_key": layout.last_success_key,
+        "download": download_scope(config, run_params.mode),
         "planned_images": planned_images,
         "skipped_files": [list(row) for row in skipped or []],
         "skipped_list": layout.artifact_uri(SKIPPED_LIST_NAME),

@@ -65,14 +65,18 @@ def download_objects(
     return len(jobs)
 
 
-def download_prefix(client: Any, bucket: str, prefix: str, target: Path) -> int:
-    """Replace ``target`` with a copy of everything under ``prefix``; returns the file count.
+def download_prefix(
+    client: Any, bucket: str, prefix: str, target: Path, leave_out: Iterable[str] = ()
+) -> int:
+    """Replace ``target`` with a copy of everything under ``prefix`` but the keys starting
+    with ``prefix`` + one of ``leave_out``; returns the file count.
 
     Files land in a sibling folder first, so ``target`` never holds a half download.
     """
     keys = list_keys(client, bucket, prefix)
     if not keys:
         raise FileNotFoundError(f"nothing under s3://{bucket}/{prefix}")
+    keys = [key for key in keys if not key.startswith(tuple(prefix + p for p in leave_out))]
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:

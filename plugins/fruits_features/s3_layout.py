@@ -4,7 +4,9 @@ Layout (``<x>`` are config prefixes)::
 
     s3://<bucket>/<input_prefix>/Training/<class>/<image>      input
     s3://<bucket>/<output_prefix>/<mode>/<run_key>/             this run's outputs
+    s3://<bucket>/<output_prefix>/<mode>/_last_success.json     what the last success ran on
     s3://<bucket>/<artifacts_prefix>/<run_key>/<file>           code, bootstrap, weights of the run
+    s3://<bucket>/<feature_store_prefix>/                       the job's feature store (EMR)
 
 The layout below a run's output prefix is in ``output_layout``.
 """
@@ -42,6 +44,8 @@ ARTIFACT_NAMES = (
     *(worker_requirements_name(engine) for engine in ENGINES),
     WEIGHTS_NAME,
 )
+
+LAST_SUCCESS_NAME = "_last_success.json"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -91,6 +95,7 @@ class RunLayout:
     input_prefix: str
     output_prefix: str  # "<output_prefix>/<mode>/<run_key>/"
     artifacts_prefix: str  # "<artifacts_prefix>/<run_key>/"
+    feature_store_prefix: str
 
     @property
     def input_uri(self) -> str:
@@ -101,6 +106,16 @@ class RunLayout:
     def output_uri(self) -> str:
         """The job's ``--output`` (no trailing slash)."""
         return s3_uri(self.bucket, self.output_prefix.rstrip("/"))
+
+    @property
+    def feature_store_uri(self) -> str:
+        return s3_uri(self.bucket, self.feature_store_prefix)
+
+    @property
+    def last_success_key(self) -> str:
+        """The mode's record of its last successful run (``run_identity``), beside its runs."""
+        mode_prefix = self.output_prefix.rstrip("/").rsplit("/", 1)[0]
+        return f"{mode_prefix}/{LAST_SUCCESS_NAME}"
 
     @property
     def pca_uri(self) -> str:
@@ -128,6 +143,7 @@ def run_layout(config: PipelineConfig, mode: str, key: str) -> RunLayout:
         input_prefix=storage.input_prefix,
         output_prefix=f"{storage.output_prefix}/{mode}/{key}/",
         artifacts_prefix=f"{storage.artifacts_prefix}/{key}/",
+        feature_store_prefix=storage.feature_store_prefix,
     )
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
+import json
 import logging
 import tempfile
 from datetime import timedelta
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from fruits_features.checks import (
     Expected,
@@ -27,6 +28,15 @@ from fruits_features.modes import MODES
 from fruits_features.output_layout import RunFolder
 from fruits_features.params import parse_run_params
 from fruits_features.plan import build_plan
+from fruits_features.remote_features import features_on_s3
+from fruits_features.results import LEFT_ON_S3, prune_results
+from fruits_features.run_identity import (
+    last_success_record,
+    parse_record,
+    run_identity,
+    sha256_file,
+    unchanged_since,
+)
 from fruits_features.s3_io import download_prefix, list_keys, list_objects, s3_client
 from fruits_features.s3_layout import listing_prefix, run_key, run_layout, s3_uri, split_s3_uri
 
@@ -81,7 +91,8 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
         raise InputCheckError(f"{results} already exists: refusing to overwrite an earlier run")
 
     prefix = listing_prefix(config, run_params.mode)
-    summary = summarize_inputs(list_objects(client, bucket, prefix), config, run_params.mode)
+    objects = list_objects(client, bucket, prefix)
+    summary = summarize_inputs(objects, config, run_params.mode)
     # Named now, before any compute; the job lists them in errors/skipped.csv.
     for key, _, _, reason in summary.skipped:
         log.warning("Skipping s3://%s/%s: %s", bucket, key, reason)
@@ -101,8 +112,25 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
         planned,
         len(summary.skipped),
     )
+    identity = run_identity(objects, run_params, config.project_path)
+    if run_params.may_skip:
+        last = _read_record(client, bucket, layout.last_success_key)
+        if unchanged_since(identity, last):
+            raise AirflowSkipException(
+                f"Nothing changed since run {last['run_id']} (same images, code, weights and "
+                f"parameters; its outputs: {last['output_uri']}/): skipped, no cluster or Spark "
+                "started. Trigger with force: true to run anyway."
+            )
     skipped = [(s3_uri(bucket, key), *rest) for key, *rest in summary.skipped]
-    return build_plan(config, run_params, run_id, planned, skipped)
+    return build_plan(config, run_params, run_id, planned, skipped, identity)
+
+
+def _read_record(client: Any, bucket: str, key: str) -> Any:
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        return None
+    return parse_record(body.decode("utf-8", errors="replace"))
 
 
 @task(**TRANSFER_RETRIES)
@@ -116,7 +144,7 @@ def upload_artifacts(plan: dict[str, Any]) -> dict[str, str]:
         for name, path in files.items():
             bucket, key = split_s3_uri(plan["artifacts"][name])
             client.upload_file(str(path), bucket, key)
-            digests[name] = _sha256(path)
+            digests[name] = sha256_file(path)
             log.info(
                 "Uploaded %s (%d bytes, sha256 %s) to s3://%s/%s",
                 path,
@@ -145,15 +173,22 @@ def csv_text(header: list[str], rows: list[list[Any]]) -> str:
 
 @task(**TRANSFER_RETRIES)
 def download_outputs(plan: dict[str, Any]) -> str:
-    """Copy the run's S3 prefix to ``<results_dir>/<mode>/<run_key>/``."""
+    """Copy the run's S3 prefix (all of it, or all but features/) to
+    ``<results_dir>/<mode>/<run_key>/``; keep the last ``results_keep`` runs of the mode."""
     config = config_from_snapshot(plan["config"])
     target = Path(plan["results_dir"])
     target.parent.mkdir(parents=True, exist_ok=True)
-    count = download_prefix(s3_client(config), plan["bucket"], plan["output_prefix"], target)
-    # Where this copy came from: model_info's "output" is where the job wrote, which for the
-    # local compute path is a staging folder that no longer exists.
+    left_on_s3 = LEFT_ON_S3[plan["download"]]
+    count = download_prefix(
+        s3_client(config), plan["bucket"], plan["output_prefix"], target, left_on_s3
+    )
+    # Where this copy came from: what the report and the summary name, and the key the
+    # results are pruned by (written last).
     RunFolder(target).source_marker.write_text(plan["output_uri"] + "\n", encoding="utf-8")
     log.info("Downloaded %d files from %s/ to %s", count, plan["output_uri"], target)
+    if left_on_s3:
+        log.info("Left on S3 (FRUITS_DOWNLOAD=%s): %s", plan["download"], ", ".join(left_on_s3))
+    prune_results(target.parent, config.core.results_keep, target)
     return str(target)
 
 
@@ -168,7 +203,13 @@ def validate_outputs(plan: dict[str, Any]) -> dict[str, Any]:
         run_id=plan["run_id"],
         skipped_files=len(plan["skipped_files"]),
     )
-    report = validate_output_folder(folder, expected)
+    features = None
+    if LEFT_ON_S3[plan["download"]]:
+        config = config_from_snapshot(plan["config"])
+        client = s3_client(config)
+        features = features_on_s3(client, plan["bucket"], plan["output_prefix"])
+        log.info("features/ checked on S3: %d rows in its Parquet footers", features.rows)
+    report = validate_output_folder(folder, expected, features)
     log.info("Run %s valid: %s", plan["run_id"], report.summary())
     log.info("Outputs: %s/ (PCA: %s), local copy: %s", plan["output_uri"], plan["pca_uri"], folder)
     return {
@@ -214,12 +255,12 @@ def publish_pca(plan: dict[str, Any], report: dict[str, Any]) -> str:
         **report,
     }
     log.info("Published %s: %s", PCA_ASSET.name, plan["pca_uri"])
+    # A later run over the same bank, code and parameters is skipped (no change, no cluster).
+    config = config_from_snapshot(plan["config"])
+    record = last_success_record(plan["identity"], plan)
+    s3_client(config).put_object(
+        Bucket=plan["bucket"],
+        Key=plan["last_success_key"],
+        Body=json.dumps(record, indent=2).encode(),
+    )
     return plan["pca_uri"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -91,6 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
         "that the caller found: reported with the run's skipped files",
     )
     parser.add_argument(
+        "--feature-store",
+        default=None,
+        metavar="URI",
+        help="reuse the features stored there for unchanged images, and store the new ones",
+    )
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="with --feature-store: compute every image and store it again (refresh)",
+    )
+    parser.add_argument(
         "--engine",
         choices=list(ENGINES),
         default=DEFAULT_ENGINE,
@@ -100,7 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.recompute and not args.feature_store:
+        parser.error("--recompute refreshes a feature store: it needs --feature-store")
     if args.run_id is None:
         args.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return args

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pyspark import Accumulator
 from pyspark.broadcast import Broadcast
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
@@ -87,10 +88,12 @@ def extract_batch(
     return pd.DataFrame({"features": features, "error": errors})
 
 
-def make_feature_udf(settings: InferenceSettings, model: Broadcast):
+def make_feature_udf(settings: InferenceSettings, model: Broadcast, done: Accumulator):
     """An iterator pandas UDF: content (binary) → struct<features, error>.
 
-    `model` is the engine's artifact prepared on the driver (engines.prepare_model).
+    `model` is the engine's artifact prepared on the driver (engines.prepare_model); `done`
+    counts the images processed, for the driver's progress log (it sees a task's count when
+    the task ends).
     """
 
     @pandas_udf(RESULT_TYPE)
@@ -101,6 +104,7 @@ def make_feature_udf(settings: InferenceSettings, model: Broadcast):
         stats = TaskStats()
         for contents in batches:
             yield extract_batch(engine, contents, settings, stats)
+            done.add(len(contents))
         total = time.perf_counter() - started
         # print, not logging: Python workers have no logging handler, stderr reaches the
         # executor log (and the console in local mode).

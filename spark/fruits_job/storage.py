@@ -50,3 +50,23 @@ def read_text(spark: SparkSession, uri: str) -> str:
         return spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(reader)
     finally:
         stream.close()
+
+
+def write_text_atomically(spark: SparkSession, uri: str, text: str) -> None:
+    """Readers see the whole file or none: written aside, then renamed (a single PUT on S3)."""
+    fs, path = _fs_and_path(spark, uri)
+    partial = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(
+        path.getParent(), f".{path.getName()}.partial"
+    )
+    write_text(spark, str(partial), text)
+    if not fs.rename(partial, path):
+        fs.delete(partial, False)
+        raise OSError(f"cannot write {uri} (rename of its partial copy failed)")
+
+
+def list_files(spark: SparkSession, folder_uri: str) -> list[str]:
+    """URIs of the files directly in a folder (none when it does not exist)."""
+    fs, path = _fs_and_path(spark, folder_uri)
+    if not fs.exists(path):
+        return []
+    return [str(status.getPath().toString()) for status in fs.listStatus(path) if status.isFile()]

@@ -290,7 +290,9 @@ def pipeline_env(monkeypatch, s3_server, emr_faults, tmp_path) -> dict[str, str]
         "FRUITS_INPUT_PREFIX": INPUT_PREFIX,
         # Per test, so a test never sees another test's runs.
         "FRUITS_OUTPUT_PREFIX": f"runs/{tmp_path.name}",
+        "FRUITS_FEATURE_STORE_PREFIX": f"stores/{tmp_path.name}",
         "FRUITS_RESULTS_DIR": str(tmp_path / "results"),
+        "FRUITS_LOCAL_FEATURE_STORE_DIR": str(tmp_path / "feature-store"),
         "FRUITS_STEP_POLL_SECONDS": "1",
         "FRUITS_STEP_TIMEOUT_SECONDS": "180",
     }

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fruits_features.compute.local import stage_inputs
+from fruits_features.s3_io import download_objects, list_objects
 from fruits_features.s3_layout import split_s3_uri
 
 
@@ -90,6 +91,14 @@ class StepExecutor:
                 if flag in job_args:
                     local = self._mirror(_option(job_args, flag), work / "artifacts")
                     local_job_args = _replace(local_job_args, flag, str(local))
+            store = _option(job_args, "--feature-store")
+            if store is not None:  # the store on S3, as the job reads and writes it there
+                store_bucket, store_prefix = split_s3_uri(store)
+                store_prefix = store_prefix.rstrip("/") + "/"
+                objects = list_objects(self.s3, store_bucket, store_prefix)
+                download_objects(self.s3, store_bucket, objects, store_prefix, work / "store")
+                (work / "store").mkdir(exist_ok=True)
+                local_job_args = _replace(local_job_args, "--feature-store", str(work / "store"))
             # On EMR the job reads and writes S3 in place: its outputs name those URIs.
             local_job_args += ["--input-as", parsed.input, "--output-as", parsed.output]
             local_job_args += ["--weights-as", parsed.weights]
@@ -117,6 +126,14 @@ class StepExecutor:
             if done.returncode == 0:
                 out_bucket, out_prefix = split_s3_uri(parsed.output)
                 self._upload(work / "output", out_bucket, out_prefix.rstrip("/") + "/")
+            if store is not None:  # what the job added, failed or not (EMRFS writes through)
+                known = {o["Key"] for o in objects}
+                # Commits last, as the job writes them after its segment.
+                paths = sorted((work / "store").rglob("*"), key=lambda p: ("commits" in p.parts, p))
+                for path in paths:
+                    key = store_prefix + path.relative_to(work / "store").as_posix()
+                    if path.is_file() and path.suffix != ".crc" and key not in known:
+                        self.s3.upload_file(str(path), store_bucket, key)
         return StepRun(done.returncode, done.stdout)
 
     def _upload(self, folder: Path, bucket: str, prefix: str) -> None:

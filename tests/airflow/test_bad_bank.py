@@ -86,6 +86,8 @@ def test_every_file_of_a_bad_bank_is_accounted_for_by_name(
         client.put_object(Bucket=BUCKET, Key=f"{prefix}/Training/{key}", Body=data)
     monkeypatch.setenv("FRUITS_INPUT_PREFIX", prefix)
     monkeypatch.setenv("FRUITS_COMPUTE", "local")
+    # A full run leaves features/ on S3 by default; this test reads every row of it.
+    monkeypatch.setenv("FRUITS_DOWNLOAD", "all")
     dag = DagBag(dag_folder=str(DAG_FILE)).dags["fruits_features"]
 
     run = dag.test(run_conf={"mode": "full", "pca_components": 3})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -200,6 +202,7 @@ def test_cluster_spec_exact():
                     "spark.dynamicAllocation.enabled": "false",
                     "spark.executor.instances": "4",
                     "spark.executor.cores": "4",
+                    "spark.default.parallelism": "16",
                     "spark.task.cpus": "1",
                     "spark.executor.memory": "5120m",
                     "spark.executor.memoryOverhead": "6656m",
@@ -249,7 +252,7 @@ def test_cluster_spec_follows_config():
 def test_spark_step_exact():
     run = run_spec(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
     artifacts = f"s3://my-bucket/fruits-features/artifacts/{KEY}/"
-    invocation = run.invocation(partitions=SIZING.partitions)
+    invocation = run.invocation()
     step = spark_step(invocation, f"fruits-features mini {KEY}", SIZING)
     assert step == {
         "Name": f"fruits-features mini {KEY}",
@@ -281,10 +284,10 @@ def test_spark_step_exact():
                 "onnxruntime",
                 "--limit",
                 "24",
-                "--partitions",
-                "32",
                 "--also-skipped",
                 artifacts + "skipped-files.csv",
+                "--feature-store",
+                "s3://my-bucket/fruits-features/feature-store",
             ],
         },
     }
@@ -295,12 +298,12 @@ def test_the_step_is_what_the_job_parses():
     from fruits_job.cli import parse_args
 
     run = run_spec(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
-    args = spark_step(run.invocation(partitions=SIZING.partitions), "x", SIZING)["HadoopJarStep"]
+    args = spark_step(run.invocation(), "x", SIZING)["HadoopJarStep"]
     argv = args["Args"]
     entry = argv.index(run.layout.artifact_uri("process_fruits_data.py"))
     parsed = parse_args(argv[entry + 1 :])
     assert (parsed.mode, parsed.pca_components, parsed.limit) == ("mini", 5, 24)
-    assert (parsed.partitions, parsed.engine, parsed.run_id) == (32, "onnxruntime", RUN_ID)
+    assert (parsed.partitions, parsed.engine, parsed.run_id) == (None, "onnxruntime", RUN_ID)
     assert parsed.input == run.layout.input_uri and parsed.output == run.layout.output_uri
     assert parsed.weights == run.layout.artifact_uri("mobilenet_v2_1.0_224_no_top.weights.h5")
 
@@ -324,7 +327,7 @@ def test_spark_sizing_fills_the_nodes_yarn_memory(
     node = NODE_TYPES[instance_type]
     # One task per core, never more cores asked than the core nodes have.
     assert sizing.executors * sizing.executor_cores == count * node.vcpus
-    assert sizing.partitions == 2 * count * node.vcpus
+    assert sizing.spark_defaults()["spark.default.parallelism"] == str(count * node.vcpus)
     # Everything fits, with less than 1 GiB of each node's YARN memory left unused.
     assert yarn_fit_problems(sizing, instance_type, "m5.2xlarge") == []
     used = sizing.executors_per_node * (heap + overhead) + AM_MEMORY_MB
@@ -387,8 +390,9 @@ def test_plan_is_json_and_complete():
     assert plan["output_prefix"] == f"fruits-features/runs/mini/{KEY}/"
     assert plan["results_dir"] == str(REPO / "results" / "mini" / KEY)
     args = plan["emr_steps"][0]["HadoopJarStep"]["Args"]
-    assert args[-6:-2] == ["--limit", "24", "--partitions", "32"]
-    assert args[-2:] == ["--also-skipped", plan["skipped_list"]]
+    assert args[-6:-4] == ["--limit", "24"]
+    assert args[-4:-2] == ["--also-skipped", plan["skipped_list"]]
+    assert args[-2:] == ["--feature-store", f"s3://{plan['bucket']}/fruits-features/feature-store"]
     assert plan["engine"] == "onnxruntime"
     assert plan["emr_watch"] == {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
     assert "local" not in plan
@@ -436,6 +440,18 @@ def test_job_zip_is_importable_and_reproducible(tmp_path):
     names = zipfile.ZipFile(first).namelist()
     assert "fruits_job/__init__.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    # Importable from the zip alone, as Spark's Python workers import it (--py-files).
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from fruits_job.cli import parse_args; import fruits_job.job, fruits_job.feature_store; "
+        "print(fruits_job.job.__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(first)],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{first}/fruits_job/job.py"
 
 
 def test_missing_job_files_are_named(tmp_path):

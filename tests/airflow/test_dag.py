@@ -125,6 +125,7 @@ def test_schedule_and_defaults_come_from_config(monkeypatch):
     assert dag.params["pca_components"] == 50
     assert dag.params["limit"] is None
     assert dag.params["engine"] == "onnxruntime"
+    assert (dag.params["reuse_features"], dag.params["force"]) == (True, False)
 
     dag = load_dag(
         monkeypatch,
@@ -170,6 +171,9 @@ def test_params_form(monkeypatch):
         ({"pca_components": 1281}, False),
         ({"pca_components": "five"}, False),
         ({"limit": 0}, False),
+        ({"reuse_features": False, "force": True}, True),
+        ({"force": "yes"}, False),
+        ({"reuse_features": 1}, False),
     ],
 )
 def test_params_validation(monkeypatch, conf, ok):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,13 @@ def test_local_run_gives_validated_outputs_on_s3_and_in_results(
     log = capfd.readouterr().out
     # Only the Apple classes were staged, and the job's own log reached the task log.
     assert "Staged 338 files" in log
-    assert "stage " in log
+    # Every stage of the job, started and done, in the task log, in run order.
+    done = re.findall(r"stage (\w+): done in [0-9.]+ s", log)
+    assert done == [
+        "list", "prepare_model", "features", "errors_and_metadata", "store_write",
+        "write_features", "pca",
+    ], done  # fmt: skip
+    assert "stage features: started (24 images)" in log
     assert "valid: images 24, errors 0, features 24, K 5" in log
 
     results = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini"
@@ -74,6 +81,7 @@ def test_local_run_gives_validated_outputs_on_s3_and_in_results(
     assert "fruits-features-staging" not in json.dumps(info) + header
 
 
+@pytest.mark.long
 @pytest.mark.usefixtures("airflow_db")
 def test_mini_runs_on_a_machine_without_native_lapack_succeed_every_time(monkeypatch, pipeline_env):
     """The case MLlib's own PCA failed one time in four: mini mode (300 images, fewer than the
@@ -90,18 +98,22 @@ def test_mini_runs_on_a_machine_without_native_lapack_succeed_every_time(monkeyp
     dag = DagBag(dag_folder=str(DAG_FILE)).dags["fruits_features"]
     variances = []
     for attempt in range(5):
-        run = dag.test(run_conf={"mode": "mini"})
+        # force: the same bank again would be skipped; its features are reused, the PCA
+        # is fitted anew each time.
+        run = dag.test(run_conf={"mode": "mini", "force": True})
         got = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
         assert str(run.state) == "success", (attempt, got)
         folder = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini" / run_key(run.run_id)
         info = json.loads((folder / "model_info" / "model_info.json").read_text())
         assert info["counts"]["features"] == 300
+        assert info["counts"]["features_reused"] == (300 if attempt else 0)
         assert info["versions"]["netlib_lapack"] == "F2jLAPACK", info["versions"]
         variances.append(info["explained_variance"])
     # Same images, same features: the same PCA every time, to rounding.
     assert np.ptp(np.array(variances), axis=0).max() < 1e-9
 
 
+@pytest.mark.long
 def test_airflow_dags_test_cli(tmp_path, s3_server, moto_server):
     """The real CLI in a fresh Airflow home, as an operator would smoke-test a deployment."""
     home = tmp_path / "airflow-home"
@@ -117,6 +129,7 @@ def test_airflow_dags_test_cli(tmp_path, s3_server, moto_server):
         "FRUITS_INPUT_PREFIX": "input/fruits-360",
         "FRUITS_OUTPUT_PREFIX": f"runs/{tmp_path.name}",
         "FRUITS_RESULTS_DIR": str(results),
+        "FRUITS_LOCAL_FEATURE_STORE_DIR": str(tmp_path / "feature-store"),
     }
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)

@@ -320,11 +320,15 @@ def test_default_connection_sends_s3_to_seaweedfs(env_file, tmp_path):
 
 
 def test_env_example_real_aws_connection_is_valid_json():
-    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^#?\s*AIRFLOW_CONN_AWS_DEFAULT=(.*)$", line.strip())
-        if match:
-            value = json.loads(match.group(1))
-            assert value["conn_type"] == "aws"
+    values = [
+        json.loads(match.group(1))
+        for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if (match := re.match(r"^#?\s*AIRFLOW_CONN_AWS_DEFAULT=(.*)$", line.strip()))
+    ]
+    # The local stack's connection, and the commented one for real AWS.
+    assert len(values) == 2, values
+    assert all(value["conn_type"] == "aws" for value in values)
+    assert [v["extra"].get("endpoint_url") for v in values] == ["http://seaweedfs:8333", None]
 
 
 SETTINGS = {env_name(name) for _, name, _ in setting_fields()}

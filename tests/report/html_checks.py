@@ -81,3 +81,41 @@ def external_references(page: str) -> list[str]:
             if value is not None and not value.startswith(("data:", "#")):
                 found.append(f"<{tag} {name}={value!r}>")
     return found
+
+
+class _Tables(HTMLParser):
+    """Rows of the tables inside one ``<section id=...>``, as lists of cell texts."""
+
+    def __init__(self, section_id: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.section_id = section_id
+        self.rows: list[list[str]] = []
+        self._depth = 0  # >0: inside the section (counting nested sections)
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "section" and (self._depth or dict(attrs).get("id") == self.section_id):
+            self._depth += 1
+        elif self._depth and tag == "tr":
+            self.rows.append([])
+        elif self._depth and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "section" and self._depth:
+            self._depth -= 1
+        elif self._cell is not None and tag in ("td", "th"):
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_rows(page: str, section_id: str) -> list[list[str]]:
+    """Every table row of the page's section ``section_id``: header and body, in order."""
+    tables = _Tables(section_id)
+    tables.feed(page)
+    tables.close()
+    return tables.rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,6 +15,7 @@ from fruits_features.compute.emr_cost import (
     estimate_cost,
 )
 from fruits_features.report import components_needed, loo_1nn_accuracy
+from fruits_features.report.metrics import sample_indices
 
 CLUSTER_ID = "j-2AXXXXXXGAPLF"
 CREATED = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -73,13 +75,21 @@ def test_1nn_chunks_give_the_exact_brute_force_answer():
         assert loo_1nn_accuracy(vectors, labels, chunk=chunk).accuracy == pytest.approx(expected)
 
 
-def test_1nn_on_large_runs_scores_a_fixed_sample():
-    vectors, labels = _clusters(classes=4, per_class=300)
+def test_1nn_on_large_runs_scores_a_fixed_sample_spread_over_the_run():
+    # Overlapping classes in path order (as a run's PCA rows come): a sample of the first
+    # rows would see 2 of the 4 classes and score them as if the others did not exist.
+    vectors, labels = _clusters(classes=4, per_class=300, dim=3)
+    vectors = vectors + np.random.default_rng(5).normal(0, 6, vectors.shape)
     first = loo_1nn_accuracy(vectors, labels, limit=500)
-    again = loo_1nn_accuracy(vectors, labels, limit=500)
-    assert (first.images, first.total) == (500, 1200)
-    assert first == again
-    assert first.accuracy >= 0.99
+    assert (first.images, first.total, first.classes) == (500, 1200, 4)
+    assert first == loo_1nn_accuracy(vectors, labels, limit=500)
+    sample = sample_indices(1200, 500)
+    assert len(set(sample)) == 500 and list(sample) == sorted(sample)
+    per_class = Counter(labels[sample])
+    assert len(per_class) == 4 and min(per_class.values()) >= 90, per_class
+    # The score is the exact 1-NN score of that sample.
+    assert first.accuracy == pytest.approx(_brute_force(vectors[sample], labels[sample]))
+    assert 0.4 < first.accuracy < 0.95
 
 
 def test_1nn_rejects_mismatched_input():

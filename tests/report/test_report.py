@@ -14,7 +14,13 @@ from fruits_features.compute.emr_cost import EmrRunInfo, InstanceGroup, cost_sec
 from fruits_features.report import RunFolderError, build_report
 from fruits_features.report.__main__ import main
 from tests.conftest import REPO
-from tests.report.html_checks import embedded_pngs, external_references, parse, visible_text
+from tests.report.html_checks import (
+    embedded_pngs,
+    external_references,
+    parse,
+    table_rows,
+    visible_text,
+)
 from tests.report.synthetic import (
     EVIL_CLASS,
     EVIL_NAME,
@@ -84,8 +90,10 @@ def test_summary_and_page_agree_with_model_info(run):
     assert f"{info['variance_kept']:.1%}" in text
     assert SHA in text and "synthetic-run" in text and "with errors (2)" in text
     assert "1 min 40 s" in text  # duration_seconds 100
-    # Stages in run order, not model_info's alphabetical order.
-    assert text.index("list") < text.index("features 10.0") < text.index("pca 3.0")
+    # The stage table: in run order, not model_info's (here scrambled) order.
+    stages = table_rows(files.html.read_text(), "performance")
+    assert [row[0] for row in stages] == ["stage", "list", "features", "pca"]
+    assert stages[2][:2] == ["features", "10.0"]
 
 
 def test_many_classes_keep_a_readable_map(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from fruits_job.engines import (
     ENGINES,
+    EXPORT_CACHE_ENV,
     EngineUnavailableError,
     build_engine,
     build_keras_model,
@@ -56,10 +57,13 @@ def test_reference_features_are_real(images, reference):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_engine_matches_keras(engine, images, reference):
+def test_engine_matches_keras(engine, images, reference, tmp_path, monkeypatch):
     check_engine_installed(engine)
     pixels, _ = images
+    # A cache of its own: the graph checked is exported now, by the code under test.
+    monkeypatch.setenv(EXPORT_CACHE_ENV, str(tmp_path))
     model = prepare_model(engine, WEIGHTS.read_bytes(), 224)
+    assert [p.read_bytes() for p in tmp_path.iterdir()] == [model]
     features = build_engine(engine, model, threads=1)(pixels)
     assert features.shape == reference.shape
     assert _cosine(features, reference).min() >= 0.9999

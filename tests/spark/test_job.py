@@ -39,7 +39,11 @@ def test_model_info_counts_and_provenance(full_run):
         "images_selected": N_IMAGES,
         "features": N_FEATURES,
         "errors": len(BROKEN_REJECTED),
+        # No --feature-store: every image was computed.
+        "features_computed": N_FEATURES,
+        "features_reused": 0,
     }
+    assert info["feature_store"] is None
     sums = (REPO / "models" / "SHA256SUMS").read_text().split()
     assert info["weights"]["sha256"] == sums[0]
     assert info["versions"]["tensorflow"] != "not installed"
@@ -101,6 +105,19 @@ def test_pca_outputs_and_variance(full_run):
     table = _csv_dir(output / "pca" / "csv")
     assert list(table.columns) == ["path", "label"] + [f"pc{i:03d}" for i in range(1, PCA_K + 1)]
     assert len(table) == N_FEATURES
+
+    # Against numpy on the run's own features: the covariance's top eigenvalues, and each
+    # image projected on their eigenvectors (MLlib does not centre; a sign is arbitrary).
+    merged = _parquet(output / "features" / "parquet").merge(pca, on=["path", "label"])
+    assert len(merged) == N_FEATURES
+    x = np.stack(merged["features"]).astype(np.float64)
+    values, vectors = np.linalg.eigh(np.cov(x, rowvar=False))
+    order = np.argsort(values)[::-1][:PCA_K]
+    assert explained == pytest.approx(values[order] / values.sum(), rel=1e-6, abs=1e-9)
+    projected = x @ vectors[:, order]
+    got = np.stack(merged["pca"])
+    signs = np.sign((projected * got).sum(axis=0))
+    assert np.abs(got - projected * signs).max() <= 1e-6 * np.abs(projected).max()
 
 
 def test_each_broken_file_is_reported_and_the_rest_converted(full_run):

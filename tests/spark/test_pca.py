@@ -119,6 +119,7 @@ def fit_repeatedly(features: Path, library: str, work: Path) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("features", ["mini", "larger"])
 @pytest.mark.parametrize(
     ("library", "lapack"),

@@ -60,6 +60,20 @@ def test_mini_is_deterministic_whatever_the_listing_order_and_location():
     assert names != sorted(p.split("/Training/")[1] for p in first)
 
 
+def test_mini_order_worked_by_hand():
+    # Within a class, images go by SHA-1 of "<class>/<file name>" (not by name: the first
+    # frames of each fruit's rotation video would come first); classes take turns.
+    #   Apple A: 3_100 5407a0, 0_100 68925b, 2_100 88032e, 4_100 c476f9, 1_100 db2e3a
+    #   Apple B: 0_100 1559fe, 1_100 61f9c1, 2_100 9ae267
+    files = _listing({"Apple A": 5, "Apple B": 3})
+    mini = select_images(files, "mini").images
+    order = [(i.label[-1], i.path.rsplit("/", 1)[1][0]) for i in mini]
+    assert order == [
+        ("A", "3"), ("B", "0"), ("A", "0"), ("B", "1"), ("A", "2"), ("B", "2"), ("A", "4"),
+        ("A", "1"),
+    ]  # fmt: skip
+
+
 def test_mini_on_a_small_input_takes_everything():
     files = _listing({"Apple A": 7, "Apple B": 5})
     assert len(select_images(files, "mini").images) == 12

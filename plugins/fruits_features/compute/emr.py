@@ -106,7 +106,7 @@ class EmrBackend:
             raise SizingError("the job does not fit the cluster: " + "; ".join(problems))
         layout, params = run.layout, run.params
         step_name = f"fruits-features {params.mode} {layout.run_key}"
-        invocation = run.invocation(partitions=sizing.partitions)
+        invocation = run.invocation()
         return {
             # Each key is an XCom of its own, read by one operator.
             "emr_cluster": cluster_spec(

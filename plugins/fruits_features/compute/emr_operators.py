@@ -84,16 +84,21 @@ class EmrTerminateRunClusterOperator(EmrTerminateJobFlowOperator):
         self.log.info("Cluster %s terminated", self.job_flow_id)
 
 
-def ensure_no_cluster_left(plan: dict[str, Any]) -> None:
+def ensure_no_cluster_left(plan: dict[str, Any] | None) -> None:
     """The run's last word on cost: no cluster tagged with it may still be running.
 
     Runs whatever happened before (create failed, the task was killed, the teardown was
     skipped): it terminates what it finds and fails the run, loudly, if it found any or
-    cannot look.
+    cannot look. Without a plan (check_inputs failed or skipped the run) nothing can have
+    started, and it is skipped.
     """
     import logging
 
+    from airflow.sdk.exceptions import AirflowSkipException
+
     log = logging.getLogger(__name__)
+    if plan is None:
+        raise AirflowSkipException("check_inputs made no plan: no cluster was started")
     client = retrying_client(plan["aws_conn_id"], plan["region"])
     try:
         left = terminate_run_clusters(client, plan["run_id"])

@@ -81,16 +81,17 @@ class SparkSizing:
         return self.nodes * self.executors_per_node
 
     @property
-    def partitions(self) -> int:
-        # Two tasks per core: a slow task does not leave the other cores idle at the end,
-        # and the model is still built once per worker (it is cached across tasks).
-        return 2 * self.executors * self.executor_cores
+    def task_slots(self) -> int:
+        return self.executors * self.executor_cores
 
     def spark_defaults(self) -> dict[str, str]:
         return {
             "spark.dynamicAllocation.enabled": "false",
             "spark.executor.instances": str(self.executors),
             "spark.executor.cores": str(self.executor_cores),
+            # The job sizes its feature tasks from it (a multiple of the slots): right from
+            # the start, not from the executors registered when the job asks.
+            "spark.default.parallelism": str(self.task_slots),
             # The job gives each inference engine spark.task.cpus threads: 1 thread per
             # worker and one worker per core, so workers never fight for cores.
             "spark.task.cpus": "1",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from fruits_features.compute.base import Segment
-from fruits_features.config import PipelineConfig, SettingsGroup, matching, setting
+from fruits_features.config import NonEmpty, PipelineConfig, SettingsGroup, matching, setting
 from fruits_features.job_invocation import JobInvocation, local_spark_submit
 from fruits_features.modes import MODES
 from fruits_features.s3_layout import split_s3_uri
@@ -39,6 +39,10 @@ class LocalSettings(SettingsGroup):
     local_spark_driver_memory: Annotated[
         str, matching(r"\d+[mg]", "a JVM memory size such as '2g' or '1536m'")
     ] = setting("2g", "heap of the local Spark driver (it also holds the cached features)")
+    local_feature_store_dir: NonEmpty = setting(
+        "var/feature-store",
+        "feature store of local runs (relative: to the project dir; see Incremental runs)",
+    )
 
 
 class SparkJobError(RuntimeError):
@@ -249,7 +253,10 @@ class LocalBackend:
         settings: LocalSettings = config.group(LocalSettings)
         return {
             "local": {
-                "job": run.invocation().to_dict(),
+                # The job keeps its features next to Airflow, where it runs (EMR's are on S3).
+                "job": run.invocation(
+                    feature_store=str(config.project_relative(settings.local_feature_store_dir))
+                ).to_dict(),
                 "master": settings.local_spark_master,
                 "driver_memory": settings.local_spark_driver_memory,
                 "timeout_seconds": config.core.step_timeout_seconds,

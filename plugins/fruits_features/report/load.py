@@ -20,7 +20,15 @@ from fruits_features import output_layout as layout
 from fruits_features.output_layout import RunFolder
 
 # The job's stages in the order they run; model_info stores them sorted by name.
-STAGE_ORDER = ("list", "prepare_model", "features", "errors_and_metadata", "write_features", "pca")
+STAGE_ORDER = (
+    "list",
+    "prepare_model",
+    "features",
+    "errors_and_metadata",
+    "store_write",
+    "write_features",
+    "pca",
+)
 
 
 class RunFolderError(ValueError):

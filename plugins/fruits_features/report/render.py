@@ -81,6 +81,15 @@ def render_html(
         ("files skipped", counts.get("skipped_files", counts.get("non_image_files"))),
         ("images selected", counts.get("images_selected")),
         ("images with features", counts.get("features")),
+        *(
+            # Runs before the feature store computed every feature.
+            [
+                ("of which computed by this run", counts["features_computed"]),
+                ("of which reused from the feature store", counts["features_reused"]),
+            ]
+            if "features_reused" in counts
+            else []
+        ),
         ("errors", counts.get("errors")),
         ("classes", len(run.per_class)),
         ("feature rows in features/parquet", run.feature_rows),

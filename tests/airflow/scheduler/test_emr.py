@@ -10,7 +10,7 @@ import pytest
 
 from tests.airflow.conftest import BUCKET, JOB_CONF, emr_clusters
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def test_deferred_sensor_resumed_by_the_triggerer_fails_the_run_and_the_cluster_ends(emr_stack):

@@ -14,7 +14,7 @@ from fruits_features.s3_layout import run_key
 from tests.airflow.conftest import BUCKET
 from tests.airflow.scheduler.stack import TERMINAL
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 TASKS = {
     "check_inputs",

@@ -21,7 +21,7 @@ from tests.airflow.scheduler.stack import DAG_ID
 from tests.airflow.scheduler.trigger_form import TriggerForm, browser_page
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 @pytest.fixture
@@ -58,6 +58,8 @@ def test_trigger_form_shows_the_params_and_runs_mini(local_stack, artifacts):
             "pca_components": 5,
             "limit": 24,
             "engine": DEFAULT_ENGINE,
+            "reuse_features": True,
+            "force": False,
         }
         run_id = created["dag_run_id"]
         run = local_stack.wait_for_run(run_id, timeout=900)

@@ -1,0 +1,86 @@
+"""No change, no cluster: whether a run would only redo the last successful run of its mode.
+
+A run's identity is what its outputs depend on: the bank as listed (key, size and ETag of
+every object under the mode's prefix), what it runs (SHA-256 of the job's code, bootstrap,
+requirements and weights) and its parameters. ``publish_pca`` records the identity of each
+successful run beside the mode's runs (``_last_success.json``); ``check_inputs`` skips a
+run whose identity is the same, before anything is uploaded or started, unless the run
+asks for ``force`` (or ``reuse_features: false``, a deliberate recompute).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fruits_features.job_package import package_files, source_files
+from fruits_features.params import RunParams
+
+
+def listing_digest(objects: Iterable[Mapping[str, Any]]) -> str:
+    """SHA-256 of (key, size, ETag) of listed objects, whatever the listing order."""
+    digest = hashlib.sha256()
+    for key, size, etag in sorted((o["Key"], int(o["Size"]), o.get("ETag", "")) for o in objects):
+        digest.update(f"{key}\0{size}\0{etag}\n".encode())
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_digest(paths: Mapping[str, Path]) -> str:
+    """SHA-256 over the named files' SHA-256, by name."""
+    lines = (f"{name}\0{sha256_file(path)}\n" for name, path in sorted(paths.items()))
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def run_identity(
+    objects: Iterable[Mapping[str, Any]], params: RunParams, project_dir: Path
+) -> dict[str, Any]:
+    """What a run's outputs depend on, as a JSON value."""
+    artifacts = {**source_files(project_dir), **package_files(project_dir)}
+    return {
+        "listing_sha256": listing_digest(objects),
+        "artifacts_sha256": file_digest(artifacts),
+        "params": {
+            "mode": params.mode,
+            "pca_components": params.pca_components,
+            "limit": params.limit,
+            "engine": params.engine,
+        },
+    }
+
+
+def last_success_record(identity: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``_last_success.json`` holds: the identity and where that run's outputs are."""
+    return {
+        "identity": dict(identity),
+        "run_id": plan["run_id"],
+        "output_uri": plan["output_uri"],
+    }
+
+
+def unchanged_since(
+    identity: Mapping[str, Any], last: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """The last success's record when this run would redo it, else None."""
+    if last is not None and last.get("identity") == identity:
+        return last
+    return None
+
+
+def parse_record(text: str) -> Mapping[str, Any] | None:
+    """A ``_last_success.json``; None (run) when it cannot be read: never skip on doubt."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -1,0 +1,143 @@
+"""The feature store: features of images seen by earlier runs, reused by later ones.
+
+Layout under the store's URI (``--feature-store``; s3:// on EMR, a folder locally)::
+
+    <store>/<fingerprint>/fingerprint.json         what the fingerprint stands for
+    <store>/<fingerprint>/segments/<segment>/      Parquet: path, bytes, modified, features
+    <store>/<fingerprint>/commits/<segment>.json   one small file, written last
+
+A stored row is reused when the model's fingerprint (weights SHA-256, engine, image size,
+preprocessing and export revisions) and the image's bank path, size and modification time
+(as Spark lists the file) all match; anything else is computed. A changed model therefore
+never reuses, a modified image (new size or time) is recomputed, and a deleted image is
+simply not asked for.
+
+Writes are atomic without locks: a run writes the rows it computed to a segment of its own
+(a new, unique name) and commits it at the end of a successful run by writing one small
+file. Readers only read committed segments, so a failed or killed run leaves an uncommitted
+segment nobody reads, and two overlapping runs never touch each other's files. When an
+image was stored twice (a recompute, or two runs computing it at once) the newest segment
+wins. Errors are never stored: a broken image is tried again by the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from fruits_job import storage
+from fruits_job.engines import EXPORT_REVISION, FEATURE_DIM
+from fruits_job.preprocess import PREPROCESS_REVISION
+
+log = logging.getLogger(__name__)
+
+# path is the image's URI in the bank (what the outputs say), never a staged copy's.
+KEY_COLUMNS = ("path", "bytes", "modified")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Everything that makes two runs' features of the same image the same."""
+
+    weights_sha256: str
+    engine: str
+    image_size: int
+    preprocess_revision: int = PREPROCESS_REVISION
+    export_revision: int = EXPORT_REVISION
+    feature_dim: int = FEATURE_DIM
+
+    def fields(self) -> dict[str, object]:
+        return dict(sorted(vars(self).items()))
+
+    @property
+    def id(self) -> str:
+        text = json.dumps(self.fields(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def new_segment_id(now: datetime | None = None) -> str:
+    """Unique, and ordered by creation time: the newest segment wins a duplicate."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:8]}"
+
+
+class FeatureStore:
+    """One fingerprint's part of a store."""
+
+    def __init__(self, spark: SparkSession, uri: str, fingerprint: Fingerprint) -> None:
+        self.spark = spark
+        self.root = f"{uri.rstrip('/')}/{fingerprint.id}"
+        self.fingerprint = fingerprint
+
+    def segment_uri(self, segment: str) -> str:
+        return f"{self.root}/segments/{segment}"
+
+    def committed_segments(self) -> list[str]:
+        """Names of the committed segments, oldest first."""
+        segments = []
+        for uri in storage.list_files(self.spark, f"{self.root}/commits"):
+            name = uri.rsplit("/", 1)[-1]
+            if not name.endswith(".json"):
+                continue
+            try:
+                commit = json.loads(storage.read_text(self.spark, uri))
+                segments.append(str(commit["segment"]))
+            except (ValueError, KeyError) as error:  # never written by this code: say so
+                log.warning("feature store: ignoring unreadable commit %s: %s", uri, error)
+        return sorted(segments)
+
+    def lookup(self, wanted: DataFrame) -> tuple[set[str], DataFrame]:
+        """The ``wanted`` images (path, bytes, modified) the store holds: their paths, and a
+        frame of their features (path, features), each from the newest segment holding it."""
+        segments = self.committed_segments()
+        if not segments:
+            return set(), self.spark.createDataFrame([], "path string, features array<float>")
+        stored = self.spark.read.parquet(*(self.segment_uri(s) for s in segments)).withColumn(
+            "segment", F.regexp_extract(F.input_file_name(), r"/segments/([^/]+)/", 1)
+        )
+        # The matching is done on the key columns alone (Parquet reads no features for it),
+        # and the few bytes per image it returns pick each image's newest segment here.
+        # Every join is a broadcast of the small side: a shuffle would move every feature.
+        keys = stored.select(*KEY_COLUMNS, "segment").join(
+            F.broadcast(wanted.select(*KEY_COLUMNS)), list(KEY_COLUMNS)
+        )
+        newest: dict[str, str] = {}
+        for row in keys.collect():
+            newest[row.path] = max(row.segment, newest.get(row.path, ""))
+        chosen = self.spark.createDataFrame(
+            pd.DataFrame({"path": list(newest), "segment": list(newest.values())}, dtype="string"),
+            "path string, segment string",
+        )
+        features = stored.join(F.broadcast(chosen), ["path", "segment"]).select("path", "features")
+        return set(newest), features
+
+    def write_segment(self, rows: DataFrame, segment: str) -> None:
+        """Rows (path, bytes, modified, features) to a new, not yet committed, segment."""
+        rows.select(*KEY_COLUMNS, "features").write.mode("errorifexists").parquet(
+            self.segment_uri(segment)
+        )
+
+    def commit(self, segment: str, rows: int, run_id: str) -> None:
+        """Make a written segment visible to later runs: one small file, written whole."""
+        fingerprint_file = f"{self.root}/fingerprint.json"
+        if not storage.exists(self.spark, fingerprint_file):
+            storage.write_text_atomically(
+                self.spark, fingerprint_file, json.dumps(self.fingerprint.fields(), indent=2)
+            )
+        commit = {
+            "segment": segment,
+            "rows": rows,
+            "run_id": run_id,
+            "committed_at": datetime.now(UTC).isoformat(),
+        }
+        storage.write_text_atomically(
+            self.spark, f"{self.root}/commits/{segment}.json", json.dumps(commit, indent=2)
+        )

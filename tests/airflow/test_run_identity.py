@@ -1,0 +1,100 @@
+"""No change, no cluster: what makes two runs the same, on the project's real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fruits_features.params import RunParams
+from fruits_features.run_identity import (
+    last_success_record,
+    listing_digest,
+    parse_record,
+    run_identity,
+    unchanged_since,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+LISTING = [
+    {"Key": "in/Training/Apple Red 1/0_100.jpg", "Size": 4869, "ETag": '"a1"'},
+    {"Key": "in/Training/Apple Red 1/1_100.jpg", "Size": 4901, "ETag": '"b2"'},
+    {"Key": "in/Training/Banana/0_100.jpg", "Size": 3500, "ETag": '"c3"'},
+]
+PARAMS = RunParams(mode="mini", pca_components=50)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of what a run ships (job, bootstrap, weights), to change one file at a time."""
+    root = tmp_path_factory.mktemp("project")
+    for folder in ("spark", "bootstrap", "models"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def test_the_listing_digest_ignores_order_and_sees_every_change():
+    base = listing_digest(LISTING)
+    assert listing_digest(list(reversed(LISTING))) == base
+    for change in ({"Size": 4870}, {"ETag": '"zz"'}, {"Key": "in/Training/Apple Red 1/9.jpg"}):
+        changed = [dict(LISTING[0], **change), *LISTING[1:]]
+        assert listing_digest(changed) != base, change
+    assert listing_digest(LISTING[:2]) != base  # a deleted image
+    assert listing_digest([*LISTING, {**LISTING[0], "Key": "in/x.jpg"}]) != base  # an added one
+
+
+def test_identity_follows_the_outputs_params_not_how_they_are_computed(project):
+    base = run_identity(LISTING, PARAMS, project)
+    assert run_identity(list(reversed(LISTING)), PARAMS, project) == base
+    for params in (
+        RunParams(mode="apples", pca_components=50),
+        RunParams(mode="mini", pca_components=20),
+        RunParams(mode="mini", pca_components=50, limit=100),
+        RunParams(mode="mini", pca_components=50, engine="tensorflow"),
+    ):
+        assert run_identity(LISTING, params, project) != base, params
+    # Reuse and force change whether a run happens, not what it would write.
+    assert run_identity(LISTING, RunParams("mini", 50, reuse_features=False), project) == base
+    assert run_identity(LISTING, RunParams("mini", 50, force=True), project) == base
+
+
+@pytest.mark.parametrize(
+    "shipped",
+    [
+        "spark/fruits_job/pca.py",
+        "spark/process_fruits_data.py",
+        "bootstrap/install_dependencies.sh",
+        "bootstrap/requirements-emr-worker-onnxruntime.txt",
+        "models/mobilenet_v2_1.0_224_no_top.weights.h5",
+    ],
+)
+def test_a_change_to_anything_shipped_changes_the_identity(project, shipped):
+    path = project / shipped
+    assert path.is_file(), shipped
+    before = run_identity(LISTING, PARAMS, project)
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"\n")
+        assert (
+            run_identity(LISTING, PARAMS, project)["artifacts_sha256"]
+            != (before["artifacts_sha256"])
+        )
+    finally:
+        path.write_bytes(original)
+    assert run_identity(LISTING, PARAMS, project) == before
+
+
+def test_a_run_is_skipped_only_on_a_readable_record_of_the_same_identity(project):
+    identity = run_identity(LISTING, PARAMS, project)
+    plan = {"run_id": "scheduled__2026-12-01", "output_uri": "s3://b/runs/mini/x"}
+    record = last_success_record(identity, plan)
+    text = json.dumps(record)
+    assert unchanged_since(identity, parse_record(text)) == record
+    other = run_identity(LISTING[:2], PARAMS, project)
+    assert unchanged_since(other, parse_record(text)) is None
+    # No record, or one that cannot be read: run (never skip on doubt).
+    assert unchanged_since(identity, None) is None
+    for garbage in ("", "{", "[1, 2]", '"text"', text[: len(text) // 2]):
+        assert unchanged_since(identity, parse_record(garbage)) is None, garbage
