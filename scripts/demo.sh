@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the DAG, in local compute mode, on the bundled sample images,
-# against this checkout's local S3 server. Safe to run again: each run gets its own prefix.
+# against this checkout's local S3 server. Safe to run again: each run gets its own prefix,
+# and a run over an unchanged sample is skipped (nothing changed) unless forced.
 #
 #   scripts/demo.sh [JSON run conf]      default: {"mode": "mini"}
+#   scripts/demo.sh '{"mode": "mini", "force": true}'    run even if nothing changed
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +45,12 @@ set -e
 if [[ $status -ne 0 ]] || grep -q "state=failed\|DagRunState.FAILED" "$log"; then
     echo "demo: the DAG run failed; full log in $log" >&2
     exit 1
+fi
+
+if grep -q "Nothing changed since run" "$log"; then
+    step "nothing changed since the last demo run: skipped, nothing started"
+    echo "Its outputs are summarised below. To run anyway: scripts/demo.sh" \
+        "'{\"mode\": \"mini\", \"force\": true}'"
 fi
 
 step "summary"

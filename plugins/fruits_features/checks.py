@@ -173,12 +173,36 @@ def features_in_folder(folder: RunFolder) -> FeaturesSeen:
     return FeaturesSeen(rows, lengths, nulls, csv_count, headers, problems)
 
 
+def _feature_problems(seen: FeaturesSeen, n_features: int) -> list[str]:
+    problems = list(seen.problems)
+    if seen.rows != n_features:
+        problems.append(f"features/parquet has {seen.rows} rows, counts.features is {n_features}")
+    if seen.nulls or (seen.rows and seen.lengths != {FEATURE_DIM}):
+        problems.append(
+            f"feature vector sizes {sorted(seen.lengths)} ({seen.nulls} null), expected 1280"
+        )
+    header = layout.feature_columns()
+    counted = seen.csv_rows is None or seen.csv_rows == n_features
+    headers_ok = all(h == header for h in seen.csv_headers) and (seen.csv_headers or not n_features)
+    if not counted or not headers_ok:
+        widths = [len(h) for h in seen.csv_headers]
+        problems.append(
+            f"features/csv: {seen.csv_rows} rows, header widths {widths}, {len(header)} wanted"
+        )
+    return problems
+
+
 def validate_output_folder(
-    path: Path, expected: Expected, features: FeaturesSeen | None = None
+    path: Path,
+    expected: Expected,
+    features: FeaturesSeen | None = None,
+    check_features: bool = True,
 ) -> OutputReport:
     """Check a run folder against docs/contract.md; raise listing every problem.
 
-    ``features``: what is known of features/ when it was left on S3 (else read from disk).
+    ``features``: what is known of features/ when it was left on S3 (else read from disk);
+    ``check_features=False``: features/ is not checked at all (a summary copy, checked on S3
+    by validate_outputs when it was downloaded).
     """
     folder = RunFolder(path)
     problems: list[str] = []
@@ -233,22 +257,11 @@ def validate_output_folder(
         problems.append(f"variance_kept {variance_kept} outside (0, 1]")
 
     # Data sets against the counts.
-    seen = features if features is not None else features_in_folder(folder)
-    problems += seen.problems
-    if seen.rows != n_features:
-        problems.append(f"features/parquet has {seen.rows} rows, counts.features is {n_features}")
-    if seen.nulls or (seen.rows and seen.lengths != {FEATURE_DIM}):
-        problems.append(
-            f"feature vector sizes {sorted(seen.lengths)} ({seen.nulls} null), expected 1280"
-        )
-    header = layout.feature_columns()
-    counted = seen.csv_rows is None or seen.csv_rows == n_features
-    headers_ok = all(h == header for h in seen.csv_headers) and (seen.csv_headers or not n_features)
-    if not counted or not headers_ok:
-        widths = [len(h) for h in seen.csv_headers]
-        problems.append(
-            f"features/csv: {seen.csv_rows} rows, header widths {widths}, {len(header)} wanted"
-        )
+    if not check_features:
+        seen = None
+    else:
+        seen = features if features is not None else features_in_folder(folder)
+    problems += _feature_problems(seen, n_features) if seen is not None else []
     rows, lengths, nulls = parquet_vector_stats(
         folder.parts(layout.PCA, layout.PARQUET), layout.VECTOR_COLUMN[layout.PCA]
     )

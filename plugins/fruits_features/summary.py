@@ -9,22 +9,32 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from fruits_features import output_layout as layout
 from fruits_features.checks import Expected, OutputValidationError, validate_output_folder
 from fruits_features.output_layout import RunFolder, find_runs
 
 
 def describe(folder: RunFolder) -> str:
     info = folder.read_model_info()
+    # A summary download (FRUITS_DOWNLOAD) left features/ on S3, where validate_outputs
+    # checked it.
+    downloaded = bool(folder.parts(layout.FEATURES, layout.PARQUET))
     report = validate_output_folder(
-        folder.root, Expected(mode=info["mode"], pca_components=info["pca_components"])
+        folder.root,
+        Expected(mode=info["mode"], pca_components=info["pca_components"]),
+        check_features=downloaded,
     )
-    features = info["stages"].get("features", {})
+    counts = info["counts"]
+    features = info.get("stages", {}).get("features", {})
     location = folder.downloaded_from() or info["output"]
     return "\n".join(
         [
             f"run        {info['run_id']} (mode {info['mode']}, engine {info['engine']})",
             f"images     {report.images_selected} selected, {report.features} with features, "
             f"{report.errors} errors",
+            f"features   {counts.get('features_computed', report.features)} computed, "
+            f"{counts.get('features_reused', 0)} reused from the feature store"
+            + ("" if downloaded else "; features/ left on S3 (FRUITS_DOWNLOAD=summary)"),
             f"variance   {report.variance_kept:.1%} kept by {report.pca_components} components",
             f"speed      {features.get('images_per_second', 0):.1f} images/s (feature stage), "
             f"{report.duration_seconds:.0f} s in Spark",

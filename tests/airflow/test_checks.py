@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -211,3 +212,20 @@ def test_skipped_files_must_match_their_count(tmp_path):
     folder = make_run(tmp_path)
     _edit_info(folder, skipped_files=2)
     assert "errors/skipped.csv has 1 rows, model_info counts 2 skipped" in _problem(folder)
+
+
+def test_a_summary_copy_is_summarised_without_its_features(tmp_path):
+    from fruits_features.summary import describe
+
+    folder = make_run(tmp_path)
+    _edit_info(folder, engine="onnxruntime", output="s3://b/runs/mini/run-1")
+    assert "features   5 computed" in describe(RunFolder(folder))
+    shutil.rmtree(folder / "features")
+    # Left on S3 by FRUITS_DOWNLOAD=summary: the rest is still checked, features/ is not.
+    with pytest.raises(OutputValidationError, match="features/parquet has 0 rows"):
+        validate_output_folder(folder, EXPECTED)
+    validate_output_folder(folder, EXPECTED, check_features=False)
+    assert "features/ left on S3" in describe(RunFolder(folder))
+    shutil.rmtree(folder / "pca")
+    with pytest.raises(OutputValidationError, match="pca/parquet has 0 rows"):
+        validate_output_folder(folder, EXPECTED, check_features=False)
