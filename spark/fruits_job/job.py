@@ -263,10 +263,13 @@ def extract_features(
                 {
                     "local_path": pd.array([i.path for i in to_compute], dtype="string"),
                     "path": pd.array([bank_path(i.path) for i in to_compute], dtype="string"),
+                    "label": pd.array([i.label for i in to_compute], dtype="string"),
+                    "bytes": pd.array([i.size for i in to_compute], dtype="int64"),
+                    "modified": pd.array([i.modified for i in to_compute], dtype="int64"),
                 }
             ),
-            "local_path string, path string",
-        ).join(wanted, "path")
+            "local_path string, path string, label string, bytes long, modified long",
+        )
         content = (
             read_images(spark, read_roots(to_compute, listed, training))
             .withColumnRenamed("path", "local_path")
