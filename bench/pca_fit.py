@@ -2,8 +2,8 @@
 
     spark-submit bench/pca_fit.py FEATURES_PARQUET OUTPUT_DIR {job,mllib} K RESULT_JSON
 
-``job``: the job's own ``fruits_job.pca.fit_pca`` (MLlib covariance, numpy eigh, MLlib
-projection); ``mllib``: what the job did before, ``pyspark.ml.feature.PCA(k).fit``
+``job``: the job's own ``fruits_job.pca.fit_pca`` (covariance by numpy over Spark, numpy
+eigh, MLlib projection); ``mllib``: what the job did before, ``pyspark.ml.feature.PCA(k).fit``
 (MLlib covariance + Breeze SVD through netlib's LAPACK). Both project the features and
 write the PCA as Parquet + CSV, like the job's ``pca`` stage.
 """
@@ -39,7 +39,7 @@ def mllib_pca(features, k):
 
 
 def job_pca(features, k):
-    pca = fit_pca(features, k)
+    pca = fit_pca(features, k, len(features.first().features))
     return pca.projected, pca.explained
 
 
@@ -64,9 +64,7 @@ def main() -> None:
     fitted = time.perf_counter()
     if projected is not None:
         names = [f"pc{i:03d}" for i in range(1, k + 1)]
-        outputs.write_table(
-            projected, f"{output}/pca", outputs.expand_array(projected, "pca", names)
-        )
+        outputs.write_table(projected, f"{output}/pca", ("pca", names))
     done = time.perf_counter()
     with open(result_path, "w") as out:
         json.dump(

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 # path is the image's URI in the bank (what the outputs say), never a staged copy's.
 KEY_COLUMNS = ("path", "bytes", "modified")
+SEGMENT_SCHEMA = "path string, bytes long, modified long, features array<float>"
 
 
 @dataclass(frozen=True)
@@ -94,30 +95,35 @@ class FeatureStore:
                 log.warning("feature store: ignoring unreadable commit %s: %s", uri, error)
         return sorted(segments)
 
-    def lookup(self, wanted: DataFrame) -> tuple[set[str], DataFrame]:
-        """The ``wanted`` images (path, bytes, modified) the store holds: their paths, and a
-        frame of their features (path, features), each from the newest segment holding it."""
+    def lookup(self, wanted: pd.DataFrame) -> tuple[set[str], DataFrame | None]:
+        """The ``wanted`` images (path, bytes, modified and any other column) the store
+        holds: their paths, and a frame of those rows with their ``features``, each from
+        the newest segment holding it (None when there are none). The frame reads the
+        store where it is used; nothing is cached."""
         segments = self.committed_segments()
         if not segments:
-            return set(), self.spark.createDataFrame([], "path string, features array<float>")
-        stored = self.spark.read.parquet(*(self.segment_uri(s) for s in segments)).withColumn(
-            "segment", F.regexp_extract(F.input_file_name(), r"/segments/([^/]+)/", 1)
+            return set(), None
+        # The schema is known: no job to read it from a footer.
+        stored = (
+            self.spark.read.schema(SEGMENT_SCHEMA)
+            .parquet(*(self.segment_uri(s) for s in segments))
+            .withColumn("segment", F.regexp_extract(F.input_file_name(), r"/segments/([^/]+)/", 1))
         )
-        # The matching is done on the key columns alone (Parquet reads no features for it),
-        # and the few bytes per image it returns pick each image's newest segment here.
-        # Every join is a broadcast of the small side: a shuffle would move every feature.
-        keys = stored.select(*KEY_COLUMNS, "segment").join(
-            F.broadcast(wanted.select(*KEY_COLUMNS)), list(KEY_COLUMNS)
+        # The store's keys alone (Parquet reads no features for them), matched here, where
+        # the wanted images already are: one scan, no join in Spark.
+        keys = stored.select(*KEY_COLUMNS, "segment").toPandas().astype({"path": "string"})
+        matched = keys.merge(wanted.astype({"path": "string"}), on=list(KEY_COLUMNS))
+        newest = matched.sort_values("segment").drop_duplicates("path", keep="last")
+        if newest.empty:
+            return set(), None
+        chosen = self.spark.createDataFrame(newest)
+        # A broadcast of the chosen keys: a shuffle would move every feature.
+        features = (
+            stored.select("path", "segment", "features")
+            .join(F.broadcast(chosen), ["path", "segment"])
+            .drop("segment")
         )
-        newest: dict[str, str] = {}
-        for row in keys.collect():
-            newest[row.path] = max(row.segment, newest.get(row.path, ""))
-        chosen = self.spark.createDataFrame(
-            pd.DataFrame({"path": list(newest), "segment": list(newest.values())}, dtype="string"),
-            "path string, segment string",
-        )
-        features = stored.join(F.broadcast(chosen), ["path", "segment"]).select("path", "features")
-        return set(newest), features
+        return set(newest["path"]), features
 
     def write_segment(self, rows: DataFrame, segment: str) -> None:
         """Rows (path, bytes, modified, features) to a new, not yet committed, segment."""

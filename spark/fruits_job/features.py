@@ -6,20 +6,27 @@ per task, not per batch) from weights broadcast by the driver.
 
 from __future__ import annotations
 
+import importlib
+import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 from pyspark import Accumulator
 from pyspark.broadcast import Broadcast
+from pyspark.sql import SparkSession
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
 
-from fruits_job.engines import Engine, build_engine
+from fruits_job.engines import BASE_MODULES, ENGINES, Engine, build_engine
 from fruits_job.preprocess import ImageDecodeError, decode_image, to_model_input
+
+log = logging.getLogger(__name__)
 
 RESULT_TYPE = StructType(
     [
@@ -119,3 +126,36 @@ def make_feature_udf(settings: InferenceSettings, model: Broadcast, done: Accumu
         )
 
     return extract_features
+
+
+def _import_modules(batches: Iterator[pd.DataFrame], modules: tuple[str, ...]):
+    for module in modules:
+        importlib.import_module(module)
+    yield from batches
+
+
+def start_python_workers(spark: SparkSession, engine: str) -> None:
+    """Start each core's Python worker, the engine's library imported, in the background.
+
+    The first Python task of a run waits for its worker (Spark's Python daemon, the fork,
+    pandas and pyarrow: 2.4 s here) and then for the imports: a quarter of a warm run's
+    feature stage, where only the new images are computed. Started while the driver lists
+    the bank (mostly driver-side work), the workers are idle and ready when the features
+    need them: Spark hands an idle Python worker to the next Python task of the same kind
+    (``spark.python.worker.reuse``, on by default), and this job is an Arrow one like the
+    feature UDF. Only a head start: nothing waits for it, and if it fails the feature stage
+    starts its workers itself.
+    """
+    slots = spark.sparkContext.defaultParallelism
+    modules = (*BASE_MODULES, *ENGINES[engine].worker_modules, __name__)
+    job = spark.range(slots, numPartitions=slots).mapInPandas(
+        partial(_import_modules, modules=modules), "id long"
+    )
+
+    def run() -> None:
+        try:
+            job.collect()
+        except Exception as error:  # the run itself reports what matters
+            log.debug("starting the Python workers ahead: %s", error)
+
+    threading.Thread(target=run, name="start-python-workers", daemon=True).start()

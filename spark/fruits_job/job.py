@@ -33,7 +33,7 @@ from fruits_job.engines import (
     prepare_model,
 )
 from fruits_job.feature_store import FeatureStore, Fingerprint, new_segment_id
-from fruits_job.features import InferenceSettings, make_feature_udf
+from fruits_job.features import InferenceSettings, make_feature_udf, start_python_workers
 from fruits_job.listing import list_bank, read_images, read_roots
 from fruits_job.pca import PcaCheckError, fit_pca
 from fruits_job.preprocess import EMPTY_FILE
@@ -195,13 +195,30 @@ def feature_partitions(images: int, parallelism: int, per_task: int = IMAGES_PER
 
 @dataclass
 class FeatureTable:
-    """Every selected image's features or error (persisted): path (in the bank), label,
-    bytes, modified, features, error, reused; and how many were computed and reused."""
+    """Every selected image's features or error: path (in the bank), label, bytes,
+    modified, features, error, reused; and how many were computed and reused.
+
+    The computed rows are cached (computed once; the outputs, the store and the PCA read
+    them). The reused ones are read from the store's Parquet where used (four passes:
+    features Parquet and CSV, covariance, projection), not cached: the workers hold no
+    copy of a big bank's vectors, and the feature stage does only the feature work.
+    """
 
     rows: DataFrame
     computed: int
     reused: int
     partitions: int
+    cached: DataFrame | None = None
+
+    def release(self) -> None:
+        if self.cached is not None:
+            self.cached.unpersist()
+
+
+ROWS_SCHEMA = (
+    "path string, label string, bytes long, modified long, features array<float>, "
+    "error string, reused boolean"
+)
 
 
 def extract_features(
@@ -218,33 +235,30 @@ def extract_features(
 ) -> FeatureTable:
     """Features of the selected images: from the store when it holds them, else computed."""
     readable = [image for image in selection.images if image.size > 0]
-    # Through Arrow (pandas): ~10x faster than a list of tuples for 67,692 rows.
-    wanted = spark.createDataFrame(
-        pd.DataFrame(
+    frames = []
+    reused: set[str] = set()
+    if store is not None:
+        wanted = pd.DataFrame(
             {
                 "path": pd.array([bank_path(i.path) for i in readable], dtype="string"),
                 "label": pd.array([i.label for i in readable], dtype="string"),
                 "bytes": pd.array([i.size for i in readable], dtype="int64"),
                 "modified": pd.array([i.modified for i in readable], dtype="int64"),
             }
-        ),
-        "path string, label string, bytes long, modified long",
-    )
-    frames = []
-    reused: set[str] = set()
-    if store is not None:
-        reused, stored = store.lookup(wanted)
-        frames.append(
-            stored.join(F.broadcast(wanted), "path").select(
-                "path",
-                "label",
-                "bytes",
-                "modified",
-                "features",
-                F.lit(None).cast("string").alias("error"),
-                F.lit(True).alias("reused"),
-            )
         )
+        reused, stored = store.lookup(wanted)
+        if stored is not None:
+            frames.append(
+                stored.select(
+                    "path",
+                    "label",
+                    "bytes",
+                    "modified",
+                    "features",
+                    F.lit(None).cast("string").alias("error"),
+                    F.lit(True).alias("reused"),
+                )
+            )
     to_compute = [image for image in readable if bank_path(image.path) not in reused]
     partitions = partitions or feature_partitions(
         len(to_compute), spark.sparkContext.defaultParallelism
@@ -257,6 +271,7 @@ def extract_features(
             len(readable),
             len(to_compute),
         )
+    cached = None
     if to_compute:
         computing = spark.createDataFrame(
             pd.DataFrame(
@@ -282,8 +297,9 @@ def extract_features(
         done = spark.sparkContext.accumulator(0)
         udf = make_feature_udf(settings, spark.sparkContext.broadcast(model), done)
         progress.track_images(done, len(to_compute))
-        frames.append(
-            content.select("path", "label", "bytes", "modified", udf("content").alias("r")).select(
+        cached = (
+            content.select("path", "label", "bytes", "modified", udf("content").alias("r"))
+            .select(
                 "path",
                 "label",
                 "bytes",
@@ -292,25 +308,23 @@ def extract_features(
                 "r.error",
                 F.lit(False).alias("reused"),
             )
+            .persist(StorageLevel.MEMORY_AND_DISK)
         )
+        cached.count()
+        progress.track_images(None)
+        frames.append(cached)
     # Spark's file scans never return zero-length files: report them from the listing.
     empty = [
         (bank_path(i.path), i.label, 0, i.modified, None, EMPTY_FILE, False)
         for i in selection.images
         if i.size == 0
     ]
-    schema = (
-        "path string, label string, bytes long, modified long, features array<float>, "
-        "error string, reused boolean"
-    )
-    rows = spark.createDataFrame(empty, schema)
-    for frame in frames:
+    if empty or not frames:
+        frames.append(spark.createDataFrame(empty, ROWS_SCHEMA))
+    rows = frames[0]
+    for frame in frames[1:]:
         rows = rows.unionByName(frame)
-    # Read (from the store) or computed once: the outputs, the store and the PCA use them.
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    rows.count()
-    progress.track_images(None)
-    return FeatureTable(rows, computed=len(to_compute), reused=len(reused), partitions=partitions)
+    return FeatureTable(rows, len(to_compute), len(reused), partitions, cached)
 
 
 def run(spark: SparkSession, args) -> dict:
@@ -335,6 +349,7 @@ def run(spark: SparkSession, args) -> dict:
     except EngineUnavailableError as exc:
         raise JobInputError(str(exc)) from None
 
+    start_python_workers(spark, args.engine)
     with timer.stage("list"):
         listed = list_bank(spark, training, args.mode)
         selection = select_images(listed, args.mode, args.limit, training)
@@ -461,17 +476,14 @@ def run(spark: SparkSession, args) -> dict:
 
         with timer.stage("write_features", n_features):
             names = [f"f{i:04d}" for i in range(FEATURE_DIM)]
-            outputs.write_table(
-                good, f"{output}/features", outputs.expand_array(good, "features", names)
-            )
+            outputs.write_table(good, f"{output}/features", ("features", names))
 
         with timer.stage("pca", n_features):
-            pca = fit_pca(good, args.pca_components)
+            pca = fit_pca(good, args.pca_components, FEATURE_DIM)
             explained = pca.explained
             names = [f"pc{i:03d}" for i in range(1, args.pca_components + 1)]
-            outputs.write_table(
-                pca.projected, f"{output}/pca", outputs.expand_array(pca.projected, "pca", names)
-            )
+            outputs.write_table(pca.projected, f"{output}/pca", ("pca", names))
+            pca.projected.unpersist()
     finally:
         progress.stop()
 
@@ -533,7 +545,7 @@ def run(spark: SparkSession, args) -> dict:
         timer.stages["features"]["images_per_second"],
         published,
     )
-    result.unpersist()
+    table.release()
     return info
 
 

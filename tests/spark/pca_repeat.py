@@ -25,7 +25,7 @@ def main() -> None:
     fits = []
     for attempt in range(repeats):
         data = spark.read.parquet(features).repartition(attempt + 1).cache()
-        pca = fit_pca(data, k)
+        pca = fit_pca(data, k, len(data.first().features))
         fits.append({"explained": pca.explained, "components": pca.components.T.tolist()})
         data.unpersist()
     result = {

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -276,10 +277,9 @@ def _rows(spark, paths: list[str], value: float):
     )
 
 
-def _wanted(spark, paths: list[str]):
-    return spark.createDataFrame(
-        [(p, 10, 1000) for p in paths], "path string, bytes long, modified long"
-    )
+def _wanted(paths: list[str], sizes: list[int] | None = None) -> pd.DataFrame:
+    sizes = sizes or [10] * len(paths)
+    return pd.DataFrame({"path": paths, "bytes": sizes, "modified": [1000] * len(paths)})
 
 
 def test_overlapping_writers_keep_every_segment_and_the_newest_wins(spark, tmp_path):
@@ -305,7 +305,7 @@ def test_overlapping_writers_keep_every_segment_and_the_newest_wins(spark, tmp_p
         thread.join()
     assert errors == []
     assert store.committed_segments() == sorted(jobs)
-    found, features = store.lookup(_wanted(spark, paths))
+    found, features = store.lookup(_wanted(paths))
     assert found == set(paths)
     values = {row.path: row.features[0] for row in features.collect()}
     newest = max(jobs)
@@ -319,13 +319,12 @@ def test_a_changed_file_or_an_unreadable_commit_is_not_reused(spark, tmp_path, c
     segment = new_segment_id()
     store.write_segment(_rows(spark, ["a", "b"], 1.0), segment)
     store.commit(segment, 2, "run")
-    wanted = spark.createDataFrame(
-        [("a", 10, 1000), ("b", 11, 1000), ("c", 10, 1000)],
-        "path string, bytes long, modified long",
-    )
-    assert store.lookup(wanted)[0] == {"a"}
+    wanted = _wanted(["a", "b", "c"], sizes=[10, 11, 10])
+    found, features = store.lookup(wanted)
+    assert found == {"a"}
+    assert [(row.path, row.bytes) for row in features.collect()] == [("a", 10)]
     (Path(store.root.removeprefix("file:")) / "commits" / "zz.json").write_text('{"segm')
     assert store.committed_segments() == [segment]
     assert "ignoring unreadable commit" in caplog.text
     other = _store(spark, tmp_path, sha="1" * 64)
-    assert other.lookup(wanted)[0] == set()
+    assert other.lookup(wanted) == (set(), None)
