@@ -181,15 +181,22 @@ def _feature_problems(seen: FeaturesSeen, n_features: int) -> list[str]:
         problems.append(
             f"feature vector sizes {sorted(seen.lengths)} ({seen.nulls} null), expected 1280"
         )
-    header = layout.feature_columns()
-    counted = seen.csv_rows is None or seen.csv_rows == n_features
-    headers_ok = all(h == header for h in seen.csv_headers) and (seen.csv_headers or not n_features)
-    if not counted or not headers_ok:
-        widths = [len(h) for h in seen.csv_headers]
-        problems.append(
-            f"features/csv: {seen.csv_rows} rows, header widths {widths}, {len(header)} wanted"
-        )
+    problems += _csv_problems(
+        layout.FEATURES, seen.csv_rows, seen.csv_headers, layout.feature_columns(), n_features
+    )
     return problems
+
+
+def _csv_problems(
+    name: str, rows: int | None, headers: list[list[str]], header: list[str], n_features: int
+) -> list[str]:
+    """A CSV data set's row count (None: not counted) and part headers against the run's."""
+    counted = rows is None or rows == n_features
+    headers_ok = all(h == header for h in headers) and (headers or not n_features)
+    if counted and headers_ok:
+        return []
+    widths = [len(h) for h in headers]
+    return [f"{name}/csv: {rows} rows, header widths {widths}, {len(header)} wanted"]
 
 
 def validate_output_folder(
@@ -270,11 +277,8 @@ def validate_output_folder(
     if nulls or (rows and lengths != {k}):
         problems.append(f"PCA vector sizes {sorted(lengths)} ({nulls} null), expected {k}")
     rows, headers, unreadable = csv_rows(folder.parts(layout.PCA, layout.CSV))
-    problems += [f"pca/csv: {p}" for p in unreadable]
-    header = layout.pca_columns(k)
-    if rows != n_features or any(h != header for h in headers):
-        widths = [len(h) for h in headers]
-        problems.append(f"pca/csv: {rows} rows, header widths {widths}, {len(header)} wanted")
+    problems += [f"{layout.PCA}/csv: {p}" for p in unreadable]
+    problems += _csv_problems(layout.PCA, rows, headers, layout.pca_columns(k), n_features)
     statuses = parquet_value_counts(folder.parts(layout.METADATA, layout.PARQUET), "status")
     if sum(statuses.values()) != selected or statuses.get("error", 0) != n_errors:
         problems.append(f"metadata/parquet statuses {dict(statuses)} vs {selected} selected")

@@ -63,20 +63,19 @@ def write_table(df: DataFrame, uri: str, array: tuple[str, Sequence[str]] | None
     Spark's writer gets the columns.
     """
     df.write.mode("errorifexists").parquet(f"{uri}/parquet")
-    writer = None
+    writer = df.write
     if array is not None:
-        text = [F.col(c).rlike(_BREAKS_LINE) for c in ("path", "label")]
-        if df.filter(text[0] | text[1]).limit(1).count() == 0:
+        breaks = F.col("path").rlike(_BREAKS_LINE) | F.col("label").rlike(_BREAKS_LINE)
+        if df.filter(breaks).limit(1).count() == 0:
             writer = csv_lines(df, *array).write.option("quote", "").option("sep", "\u0000")
         else:
             writer = expand_array(df, *array).write
-    writer = (writer or df.write).mode("errorifexists").option("header", True)
     # Spark trims leading and trailing spaces of every field by default: a label is kept
     # as it is. RFC 4180: a quote inside a quoted field is doubled; Spark's default escapes
     # it with a backslash, which Python's csv module and pandas read back wrong.
-    writer.option("ignoreLeadingWhiteSpace", False).option(
-        "ignoreTrailingWhiteSpace", False
-    ).option("escape", '"').csv(f"{uri}/csv")
+    writer.mode("errorifexists").option("header", True).option(
+        "ignoreLeadingWhiteSpace", False
+    ).option("ignoreTrailingWhiteSpace", False).option("escape", '"').csv(f"{uri}/csv")
 
 
 def variance_csv(explained: Sequence[float]) -> str:

@@ -125,15 +125,17 @@ def _partition_moments(batches, dim: int):
 
     total = Moments.empty(dim)
     pending: list[np.ndarray] = []
+    rows = 0
     for batch in batches:
         column = batch.column(0)
         values = column.flatten().to_numpy(zero_copy_only=False)
         if column.null_count or len(values) != len(column) * dim:
             raise ValueError(f"features must be {dim} numbers per image, never null")
         pending.append(values.reshape(len(column), dim).astype(np.float64))
-        if sum(map(len, pending)) >= BLOCK_ROWS:
+        rows += len(column)
+        if rows >= BLOCK_ROWS:
             total = total.merge(Moments.of_block(np.concatenate(pending)))
-            pending = []
+            pending, rows = [], 0
     if pending:
         total = total.merge(Moments.of_block(np.concatenate(pending)))
     yield pa.RecordBatch.from_pydict(
