@@ -21,7 +21,7 @@ from pyspark.ml.stat import Summarizer
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from fruits_job import outputs
+from fruits_job import writers
 from fruits_job.pca import PcaCheckError, check_explained_variance, fit_pca
 
 
@@ -64,7 +64,7 @@ def main() -> None:
     fitted = time.perf_counter()
     if projected is not None:
         names = [f"pc{i:03d}" for i in range(1, k + 1)]
-        outputs.write_table(projected, f"{output}/pca", ("pca", names))
+        writers.write_table(projected, f"{output}/pca", ("pca", names))
     done = time.perf_counter()
     with open(result_path, "w") as out:
         json.dump(

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable
 
-from fruits_features.compute import compute_backend
-from fruits_features.config import config_at_parse_time
+from fruits_features.compute.registry import compute_backend
 from fruits_features.params import dag_params
+from fruits_features.settings import config_at_parse_time
 from fruits_features.tasks import (
     build_run_report,
     check_inputs,

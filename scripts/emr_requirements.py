@@ -22,8 +22,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "spark"))
-from fruits_job.engines import BASE_MODULES, ENGINES  # noqa: E402
+sys.path.insert(0, str(REPO / "plugins"))
+from fruits_contract.engines import BASE_MODULES, ENGINES  # noqa: E402
 
 BOOTSTRAP = REPO / "bootstrap"
 # pip and venv bring these; they are not the job's.

@@ -12,7 +12,7 @@ LOCAL_S3_ACCESS_KEY=fruits
 LOCAL_S3_SECRET_KEY=fruits-secret
 
 # export_local_settings AIRFLOW_HOME: Airflow with this checkout's dags/ and plugins/, and the
-# DAG's settings (plugins/fruits_features/config.py) for local use; FRUITS_* already set win.
+# DAG's settings (plugins/fruits_features/settings.py) for local use; FRUITS_* already set win.
 export_local_settings() {
     export AIRFLOW_HOME=$1
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$1/airflow.db

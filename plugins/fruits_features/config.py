@@ -1,24 +1,20 @@
-"""Deployment settings: one validated, frozen object, grouped by concern.
+"""How settings are declared, read and validated: groups of fields, one frozen object.
 
-Each setting is a field of one group: the groups below, and one per compute backend
-(``compute/<backend>.py``). A field ``<name>`` is set by the Airflow Variable ``fruits_<name>``
-or the environment variable ``FRUITS_<NAME>``; precedence Variable > environment > default.
-Variables stored in the metadata database are read only at run time (``config_at_run_time``,
-inside a task); parse time (``config_at_parse_time``) sees the environment only, which
-includes ``AIRFLOW_VAR_FRUITS_*``. Blank values count as unset.
+Each setting is a field of one group: the project's groups below, and one per compute
+backend (``compute/<backend>.py``); ``fruits_features.settings`` puts them together. A field
+``<name>`` is set by the Airflow Variable ``fruits_<name>`` or the environment variable
+``FRUITS_<NAME>``; precedence Variable > environment > default. Blank values count as unset.
 
 The fields are the one source of the setting names: their descriptions make the README's
-settings table (``python -m fruits_features.config``), and tests check that the README,
-docker-compose.yaml and .env.example list every one of them.
+settings table, and tests check that the README, docker-compose.yaml and .env.example list
+every one of them. This module knows no backend: the groups are given to it.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import zoneinfo
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -31,11 +27,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
-from fruits_features.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
-from fruits_features.modes import MODES
+from fruits_contract.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
+from fruits_contract.modes import MODES
 
 ENV_PREFIX = "FRUITS_"
 VARIABLE_PREFIX = "fruits_"
@@ -132,7 +130,7 @@ class SettingsGroup(BaseModel):
 class CoreSettings(SettingsGroup):
     title: ClassVar[str] = "Compute and project"
 
-    compute: Annotated[Choice, AfterValidator(lambda v: _backend_name(v))] = setting(
+    compute: Choice = setting(
         "emr", "compute backend: `emr` or `local` (local Spark)", parse_time=True
     )
     step_timeout_seconds: int = setting(
@@ -145,7 +143,8 @@ class CoreSettings(SettingsGroup):
     )
     project_dir: NonEmpty = setting(
         DEFAULT_PROJECT_DIR,
-        "folder holding `spark/`, `bootstrap/`, `models/` (default: this repository)",
+        "folder holding `spark/`, `plugins/fruits_contract/`, `bootstrap/`, `models/` "
+        "(default: this repository)",
     )
     download: Annotated[Choice, AfterValidator(_one_of("auto", "all", "summary"))] = setting(
         "auto",
@@ -155,6 +154,13 @@ class CoreSettings(SettingsGroup):
     results_keep: int = setting(
         7, "downloaded runs kept per mode in the results dir (older ones are removed)", ge=1
     )
+
+    @field_validator("compute")
+    @classmethod
+    def _known_backend(cls, value: str, info: ValidationInfo) -> str:
+        # The backends are not known here: whoever validates says which there are.
+        backends = (info.context or {}).get("backends")
+        return value if backends is None else _one_of(*backends)(value)
 
     @model_validator(mode="after")
     def _poll_within_timeout(self) -> CoreSettings:
@@ -210,24 +216,8 @@ class RunDefaults(SettingsGroup):
     )
 
 
-def _backend_name(value: str) -> str:
-    from fruits_features.compute import BACKENDS
-
-    return _one_of(*BACKENDS)(value)
-
-
-def setting_groups() -> list[type[SettingsGroup]]:
-    """Every group: the project's, then each compute backend's."""
-    from fruits_features.compute import BACKENDS
-
-    return [CoreSettings, StorageSettings, RunDefaults, *(b.settings for b in BACKENDS.values())]
-
-
-def setting_fields() -> Iterator[tuple[type[SettingsGroup], str, Any]]:
-    """(group, field name, pydantic FieldInfo) of every setting."""
-    for group in setting_groups():
-        for name, info in group.model_fields.items():
-            yield group, name, info
+# The project's own groups; each compute backend adds its own.
+PROJECT_GROUPS: tuple[type[SettingsGroup], ...] = (CoreSettings, StorageSettings, RunDefaults)
 
 
 @dataclass(frozen=True)
@@ -272,20 +262,28 @@ class PipelineConfig:
         """A copy with some settings of one group changed (not validated again)."""
         return PipelineConfig({**self.groups, kind: self.groups[kind].model_copy(update=changes)})
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-safe flat snapshot, kept in the run plan: every task of a run sees the same."""
-        return {name: value for group in self.groups.values() for name, value in group}
+
+Groups = Sequence[type[SettingsGroup]]
 
 
-def build_config(
-    values: Mapping[str, Any], origins: Mapping[str, str] | None = None
+def setting_fields(groups: Groups) -> Iterator[tuple[type[SettingsGroup], str, Any]]:
+    """(group, field name, pydantic FieldInfo) of every setting of the groups."""
+    for group in groups:
+        for name, info in group.model_fields.items():
+            yield group, name, info
+
+
+def validate_groups(
+    values: Mapping[str, Any],
+    groups: Groups,
+    origins: Mapping[str, str] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> PipelineConfig:
-    """Build and validate a config from ``{field: raw value}``; missing fields keep defaults.
-
-    ``origins`` says where each value came from, for the error message.
+    """Build and validate the groups from ``{field: raw value}``; missing fields keep their
+    defaults. ``origins`` says where each value came from, for the error message;
+    ``context`` is what validators need to know of the deployment (the backends' names).
     """
-    groups = setting_groups()
-    known = {name for group in groups for name in group.model_fields}
+    known = {name for _, name, _ in setting_fields(groups)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"unknown configuration field(s): {', '.join(unknown)}")
@@ -294,7 +292,7 @@ def build_config(
     for group in groups:
         raw = {name: values[name] for name in group.model_fields if name in values}
         try:
-            built[group] = group.model_validate(raw)
+            built[group] = group.model_validate(raw, context=dict(context or {}))
         except ValidationError as error:
             raise _config_error(error, raw, origins) from None
     return PipelineConfig(built)
@@ -312,8 +310,10 @@ def _config_error(
     return ConfigError(f"bad {env_name(name)} (from {origin}): {raw.get(name)!r}: {message}")
 
 
-def collect_settings(
-    environ: Mapping[str, str], variable: Callable[[str], str | None] | None = None
+def collect_values(
+    environ: Mapping[str, str],
+    names: Iterable[str],
+    variable: Callable[[str], str | None] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Pick raw values by precedence Variable > env-backed Variable > ``FRUITS_*`` env.
 
@@ -323,7 +323,7 @@ def collect_settings(
     """
     values: dict[str, str] = {}
     origins: dict[str, str] = {}
-    for _, name, _ in setting_fields():
+    for name in names:
         candidates: list[tuple[str | None, str]] = []
         if variable is not None:
             candidates.append((variable(variable_name(name)), f"Variable {variable_name(name)}"))
@@ -339,42 +339,15 @@ def collect_settings(
     return values, origins
 
 
-def config_at_parse_time(environ: Mapping[str, str] | None = None) -> PipelineConfig:
-    """Config for building the DAG: environment only, never the metadata database."""
-    values, origins = collect_settings(os.environ if environ is None else environ)
-    return build_config(values, origins)
-
-
-def config_at_run_time(environ: Mapping[str, str] | None = None) -> PipelineConfig:
-    """Config inside a task: Airflow Variables (any secrets backend) > environment > defaults."""
-    from airflow.sdk import Variable
-
-    def variable(key: str) -> str | None:
-        value = Variable.get(key, default=None)
-        return None if value is None else str(value)
-
-    values, origins = collect_settings(os.environ if environ is None else environ, variable)
-    return build_config(values, origins)
-
-
-def config_from_snapshot(snapshot: Mapping[str, Any]) -> PipelineConfig:
-    """Rebuild the config a run started with (``PipelineConfig.as_dict`` stored in the plan)."""
-    return build_config(snapshot, dict.fromkeys(snapshot, "the run plan"))
-
-
-def _parse_time(info: Any) -> bool:
+def is_parse_time(info: Any) -> bool:
+    """Whether a setting is read when the DAG file is parsed (environment only)."""
     return bool((info.json_schema_extra or {}).get("parse_time"))
 
 
-def parse_time_settings() -> list[str]:
-    """Names of the settings the DAG file reads when it is parsed."""
-    return [name for _, name, info in setting_fields() if _parse_time(info)]
-
-
-def settings_table() -> str:
+def settings_table(groups: Groups) -> str:
     """The README's settings tables (Markdown), one per group, from the fields themselves."""
     lines: list[str] = []
-    for group in setting_groups():
+    for group in groups:
         lines += [f"**{group.title}**", "", "| environment variable | default | what |"]
         lines.append("| --- | --- | --- |")
         for name, info in group.model_fields.items():
@@ -384,11 +357,7 @@ def settings_table() -> str:
             elif isinstance(default, bool):
                 default = str(default).lower()
             shown = f"`{default}`" if default not in ("", None) else "empty"
-            when = " (read when the DAG file is parsed)" if _parse_time(info) else ""
+            when = " (read when the DAG file is parsed)" if is_parse_time(info) else ""
             lines.append(f"| `{env_name(name)}` | {shown} | {info.description}{when} |")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-if __name__ == "__main__":
-    sys.stdout.write(settings_table())

@@ -20,9 +20,10 @@ import string
 import sys
 from typing import Any
 
-from fruits_features.compute.emr import EmrSettings
+from fruits_features.compute.emr_settings import EmrSettings
 from fruits_features.compute.emr_spec import PROJECT_TAG
-from fruits_features.config import PipelineConfig, config_at_parse_time
+from fruits_features.config import PipelineConfig
+from fruits_features.settings import config_at_parse_time
 
 POLICIES = {"airflow": "airflow.json", "emr-instance-profile": "emr-instance-profile.json"}
 

@@ -2,7 +2,7 @@
 
 Both compute backends use it (EMR wraps the command in ``command-runner.jar``), and so do the
 benchmark and the tests, so a run, a measurement and a test start the job the same way.
-The arguments are the job's command line as docs/contract.md gives it.
+The arguments are the job's command line, as ``fruits_contract.job_request`` defines it.
 """
 
 from __future__ import annotations
@@ -11,66 +11,11 @@ import importlib.util
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fruits_features.engines import DEFAULT_ENGINE
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """What one run of the job does: where it reads and writes, and with which parameters."""
-
-    input_uri: str
-    output_uri: str
-    weights_uri: str
-    mode: str
-    pca_components: int
-    run_id: str
-    engine: str = DEFAULT_ENGINE
-    limit: int | None = None
-    partitions: int | None = None
-    image_size: int | None = None
-    batch_size: int | None = None
-    # Where the job's input and output really live, when it runs on a copy: the outputs
-    # name these (the local backend stages the S3 bank on disk).
-    input_as: str | None = None
-    output_as: str | None = None
-    weights_as: str | None = None
-    # Files the job's Spark listing cannot see (hidden-looking names), found by the DAG.
-    also_skipped: str | None = None
-    # Features of unchanged images are reused from there; recompute refreshes every one.
-    feature_store: str | None = None
-    recompute: bool = False
-
-    def arguments(self) -> list[str]:
-        """The job's own arguments (after the entry point)."""
-        args = [
-            *("--input", self.input_uri, "--output", self.output_uri, "--mode", self.mode),
-            *("--pca-components", str(self.pca_components), "--weights", self.weights_uri),
-            *("--run-id", self.run_id, "--engine", self.engine),
-        ]
-        for flag, value in (
-            ("--limit", self.limit),
-            ("--partitions", self.partitions),
-            ("--image-size", self.image_size),
-            ("--batch-size", self.batch_size),
-            ("--input-as", self.input_as),
-            ("--output-as", self.output_as),
-            ("--weights-as", self.weights_as),
-            ("--also-skipped", self.also_skipped),
-            ("--feature-store", self.feature_store),
-        ):
-            if value is not None:
-                args += [flag, str(value)]
-        if self.recompute:
-            args.append("--recompute")
-        return args
-
-    def moved(self, **locations: str | None) -> JobRequest:
-        """The same run reading and writing elsewhere (e.g. a local staging copy)."""
-        return replace(self, **locations)
+from fruits_contract.job_request import JobRequest
 
 
 @dataclass(frozen=True)
@@ -107,7 +52,7 @@ class JobInvocation:
             "--py-files",
             self.job_zip,
             self.entry_point,
-            *self.request.arguments(),
+            *self.request.to_argv(),
         ]
 
 

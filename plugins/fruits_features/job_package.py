@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import tempfile
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
-from fruits_features.engines import ENGINES
+from fruits_contract.engines import ENGINES
+from fruits_contract.outputs import SKIPPED_COLUMNS, to_csv_text
+from fruits_features.s3 import RunS3Hook
 from fruits_features.s3_layout import (
     BOOTSTRAP_NAME,
     DRIVER_REQUIREMENTS_NAME,
     ENTRY_POINT_NAME,
     JOB_ZIP_NAME,
+    SKIPPED_LIST_NAME,
     WEIGHTS_NAME,
+    RunLayout,
     worker_requirements_name,
 )
 
+log = logging.getLogger(__name__)
+
 JOB_PACKAGE = "fruits_job"
+# The packages the job imports, by folder in the project: the job's own and the contract it
+# shares with the Airflow side.
+PACKAGES = {JOB_PACKAGE: Path("spark"), "fruits_contract": Path("plugins")}
 # Fixed timestamp: the same sources give a byte-identical zip (same checksum on every run).
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -41,9 +54,11 @@ def source_files(project_dir: Path) -> dict[str, Path]:
 def check_sources(project_dir: Path) -> None:
     """Fail with every missing file named (before anything is uploaded or started)."""
     missing = [str(p) for p in source_files(project_dir).values() if not p.is_file()]
-    package = project_dir / "spark" / JOB_PACKAGE
-    if not (package / "__init__.py").is_file():
-        missing.append(str(package / "__init__.py"))
+    missing += [
+        str(project_dir / folder / name / "__init__.py")
+        for name, folder in PACKAGES.items()
+        if not (project_dir / folder / name / "__init__.py").is_file()
+    ]
     if missing:
         raise MissingArtifactError(
             "job files missing (check FRUITS_PROJECT_DIR): " + ", ".join(missing)
@@ -51,20 +66,21 @@ def check_sources(project_dir: Path) -> None:
 
 
 def package_files(project_dir: Path) -> dict[str, Path]:
-    """The job package's source files by their name in the zip (``fruits_job/...``)."""
-    package = project_dir / "spark" / JOB_PACKAGE
-    files = sorted(
-        p
-        for p in package.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
-    )
-    if not any(p.name == "__init__.py" and p.parent == package for p in files):
-        raise MissingArtifactError(f"{package}/__init__.py not found")
-    return {path.relative_to(package.parent).as_posix(): path for path in files}
+    """The job's Python sources by their name in the zip (``fruits_job/...``,
+    ``fruits_contract/...``)."""
+    files: dict[str, Path] = {}
+    for name, folder in PACKAGES.items():
+        package = project_dir / folder / name
+        if not (package / "__init__.py").is_file():
+            raise MissingArtifactError(f"{package}/__init__.py not found")
+        for path in sorted(package.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                files[path.relative_to(package.parent).as_posix()] = path
+    return dict(sorted(files.items()))
 
 
 def build_job_zip(project_dir: Path, dest_dir: Path) -> Path:
-    """Zip ``spark/fruits_job/`` as ``fruits_job/...`` (importable from --py-files)."""
+    """Zip the job's packages (importable from --py-files)."""
     target = dest_dir / JOB_ZIP_NAME
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, path in package_files(project_dir).items():
@@ -81,6 +97,37 @@ def artifact_files(project_dir: Path, build_dir: Path) -> dict[str, Path]:
     files = source_files(project_dir)
     files[JOB_ZIP_NAME] = build_job_zip(project_dir, build_dir)
     return files
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def upload_run_artifacts(
+    s3: RunS3Hook,
+    layout: RunLayout,
+    project_dir: Path,
+    skipped: Iterable[tuple[str, str, int, str]],
+) -> dict[str, str]:
+    """Upload every artifact of the run under its artifacts prefix, and the files check_inputs
+    found that the job cannot list itself (for the run's skipped.csv); their SHA-256 by name."""
+    digests: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="fruits-artifacts-") as build_dir:
+        for name, path in artifact_files(project_dir, Path(build_dir)).items():
+            key = layout.artifact_key(name)
+            s3.conn.upload_file(str(path), layout.bucket, key)
+            digests[name] = sha256_file(path)
+            log.info(
+                "Uploaded %s (%d bytes, sha256 %s) to s3://%s/%s",
+                *(path, path.stat().st_size, digests[name], layout.bucket, key),
+            )
+    text = to_csv_text(SKIPPED_COLUMNS, skipped)
+    s3.put_text(layout.bucket, layout.artifact_key(SKIPPED_LIST_NAME), text)
+    return digests
 
 
 if __name__ == "__main__":

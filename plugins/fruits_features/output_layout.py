@@ -1,8 +1,6 @@
-"""A run's output folder as docs/contract.md lays it out: paths, file names, columns.
-
-The one place the Airflow side names what the job writes; the checks, the report, the
-summary, the tasks and the tests' hand-made run folders all go through it.
-"""
+"""A run's output folder on disk (downloaded, or made by hand in tests), as the contract lays
+it out (fruits_contract.outputs), with what the Airflow side adds: the ``_SOURCE`` marker of
+a downloaded copy and the report."""
 
 from __future__ import annotations
 
@@ -11,40 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FEATURE_DIM = 1280
+from fruits_contract import outputs
 
-# Written last by the job: the run is complete.
-SUCCESS = "_SUCCESS"
 # Written by download_outputs next to a downloaded run: the S3 URI it was copied from.
 SOURCE = "_SOURCE"
-
-FEATURES = "features"
-PCA = "pca"
-METADATA = "metadata"
-PARQUET, CSV = "parquet", "csv"
-ERRORS_CSV = "errors/errors.csv"
-SKIPPED_CSV = "errors/skipped.csv"
-MODEL_INFO = "model_info/model_info.json"
-VARIANCE_CSV = "model_info/variance.csv"
+# The run report, beside the job's outputs (on S3 and in the local copy).
 REPORT = "report"
-
-KEY_COLUMNS = ("path", "label")
-ERROR_COLUMNS = ("path", "label", "bytes", "reason")
-SKIPPED_COLUMNS = ERROR_COLUMNS
-METADATA_COLUMNS = ("path", "label", "bytes", "status")
-VARIANCE_COLUMNS = ("component", "explained_variance", "cumulative_variance")
-# The vector column of each Parquet data set.
-VECTOR_COLUMN = {FEATURES: "features", PCA: "pca"}
-
-
-def feature_columns() -> list[str]:
-    """CSV header of features/csv."""
-    return [*KEY_COLUMNS, *(f"f{i:04d}" for i in range(FEATURE_DIM))]
-
-
-def pca_columns(k: int) -> list[str]:
-    """CSV header of pca/csv."""
-    return [*KEY_COLUMNS, *(f"pc{i:03d}" for i in range(1, k + 1))]
 
 
 @dataclass(frozen=True)
@@ -77,23 +47,23 @@ class RunFolder:
 
     @property
     def success(self) -> Path:
-        return self.root / SUCCESS
+        return self.root / outputs.SUCCESS
 
     @property
     def model_info(self) -> Path:
-        return self.root / MODEL_INFO
+        return self.root / outputs.MODEL_INFO
 
     @property
     def variance_csv(self) -> Path:
-        return self.root / VARIANCE_CSV
+        return self.root / outputs.VARIANCE_CSV
 
     @property
     def errors_csv(self) -> Path:
-        return self.root / ERRORS_CSV
+        return self.root / outputs.ERRORS_CSV
 
     @property
     def skipped_csv(self) -> Path:
-        return self.root / SKIPPED_CSV
+        return self.root / outputs.SKIPPED_CSV
 
     @property
     def source_marker(self) -> Path:
@@ -117,5 +87,5 @@ class RunFolder:
 
 def find_runs(results: Path) -> list[RunFolder]:
     """Every run folder under ``results``, oldest first."""
-    folders = [RunFolder(p.parent.parent) for p in Path(results).glob(f"**/{MODEL_INFO}")]
+    folders = [RunFolder(p.parent.parent) for p in Path(results).glob(f"**/{outputs.MODEL_INFO}")]
     return sorted(folders, key=lambda run: run.model_info.stat().st_mtime)

@@ -1,22 +1,26 @@
-"""The run plan: everything a run will do, computed once by ``check_inputs`` and passed by XCom.
+"""The run plan: everything a run will do, decided once by ``check_inputs``, passed by XCom.
 
-Every key is a JSON value, and every top-level key becomes its own XCom (the task uses
-``multiple_outputs``), so tasks and operators take exactly the part they need, e.g. EMR's
-``plan["emr_cluster"]``. The compute backend adds its own section (``plan_section``).
+``RunPlan`` is frozen and typed; ``to_xcom``/``from_xcom`` are its only way in and out of
+XCom. Every top-level key of its XCom form becomes an XCom of its own (check_inputs uses
+``multiple_outputs``), so operators take exactly the part they need, e.g. EMR's
+``plan["emr_cluster"]``. The compute backend adds its own section (``plan_section``), whose
+keys it owns. The deployment's settings are read once, by check_inputs: the plan carries
+the values later tasks need, so no task reads or validates them again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
-from fruits_features.compute import compute_backend
+from fruits_contract.job_request import JobRequest
 from fruits_features.config import PipelineConfig
-from fruits_features.job_invocation import JobInvocation, JobRequest
-from fruits_features.params import RunParams
+from fruits_features.job_invocation import JobInvocation
 from fruits_features.results import download_scope
+from fruits_features.run_params import RunParams
 from fruits_features.s3_layout import (
-    ARTIFACT_NAMES,
     ENTRY_POINT_NAME,
     JOB_ZIP_NAME,
     SKIPPED_LIST_NAME,
@@ -26,32 +30,50 @@ from fruits_features.s3_layout import (
     run_layout,
 )
 
+# A file the run will not process: (S3 URI, label, bytes, reason).
+SkippedFile = tuple[str, str, int, str]
+
 
 @dataclass(frozen=True)
-class RunSpec:
-    """One run as the compute backends see it: its id, parameters and S3 layout."""
+class RunPlan:
+    """One run: its id, parameters, where it reads and writes, what check_inputs found, how
+    tasks reach AWS, and the compute backend's own section."""
 
     run_id: str
     params: RunParams
     layout: RunLayout
-    planned_images: int
+    planned_images: int  # how many images the job will select
+    skipped: tuple[SkippedFile, ...]  # the files it will not process, and why
+    identity: Mapping[str, Any] | None  # what its outputs depend on (run_identity)
+    download: str  # what download_outputs copies: all | summary
+    results_dir: str  # the local copy: <results dir>/<mode>/<run key>
+    results_keep: int  # downloaded runs kept per mode
+    project_dir: str  # holding spark/, bootstrap/, models/
+    compute: str  # the backend's name
+    aws_conn_id: str
+    region: str
+    backend: Mapping[str, Any] = field(default_factory=dict)  # the backend's section
+
+    @property
+    def results_path(self) -> Path:
+        return Path(self.results_dir)
 
     def invocation(self, feature_store: str | None = None) -> JobInvocation:
         """The job reading and writing the run's S3 locations, from its uploaded artifacts;
         its feature store is the bucket's unless the backend keeps one elsewhere."""
-        layout = self.layout
+        layout, params = self.layout, self.params
         request = JobRequest(
             input_uri=layout.input_uri,
             output_uri=layout.output_uri,
             weights_uri=layout.artifact_uri(WEIGHTS_NAME),
-            mode=self.params.mode,
-            pca_components=self.params.pca_components,
+            mode=params.mode,
+            pca_components=params.pca_components,
             run_id=self.run_id,
-            engine=self.params.engine,
-            limit=self.params.limit,
+            engine=params.engine,
+            limit=params.limit,
             also_skipped=layout.artifact_uri(SKIPPED_LIST_NAME),
             feature_store=feature_store or layout.feature_store_uri,
-            recompute=not self.params.reuse_features,
+            recompute=not params.reuse_features,
         )
         return JobInvocation(
             entry_point=layout.artifact_uri(ENTRY_POINT_NAME),
@@ -59,57 +81,62 @@ class RunSpec:
             request=request,
         )
 
+    def with_backend(self, section: Mapping[str, Any]) -> RunPlan:
+        clash = sorted(set(section) & {f.name for f in fields(self)})
+        if clash:
+            raise ValueError(f"compute backend {self.compute!r} overrides plan keys {clash}")
+        return replace(self, backend=dict(section))
 
-def run_spec(
-    config: PipelineConfig, run_params: RunParams, run_id: str, planned_images: int
-) -> RunSpec:
-    layout = run_layout(config, run_params.mode, run_key(run_id))
-    return RunSpec(run_id, run_params, layout, planned_images)
+    def to_xcom(self) -> dict[str, Any]:
+        """JSON values, one top-level key each (the backend's keys beside the plan's)."""
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "backend"}
+        own.update(
+            params=asdict(self.params),
+            layout=asdict(self.layout),
+            skipped=[list(row) for row in self.skipped],
+            identity=None if self.identity is None else dict(self.identity),
+        )
+        return {**own, **self.backend}
+
+    @classmethod
+    def from_xcom(cls, data: Mapping[str, Any]) -> RunPlan:
+        names = {f.name for f in fields(cls)} - {"backend"}
+        own = {name: data[name] for name in names}
+        own.update(
+            params=RunParams(**data["params"]),
+            layout=RunLayout(**data["layout"]),
+            skipped=tuple(tuple(row) for row in data["skipped"]),
+        )
+        return cls(**own, backend={k: v for k, v in data.items() if k not in names})
 
 
 def build_plan(
     config: PipelineConfig,
-    run_params: RunParams,
+    params: RunParams,
     run_id: str,
     planned_images: int,
-    skipped: list[tuple[str, str, int, str]] | None = None,
-    identity: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Plan of one run (pure). ``planned_images``: how many images the job should select;
-    ``skipped``: (S3 URI, label, bytes, reason) of the files it will not process;
-    ``identity``: what the run's outputs depend on (``run_identity``)."""
-    run = run_spec(config, run_params, run_id, planned_images)
-    layout = run.layout
-    plan: dict[str, Any] = {
-        "config": config.as_dict(),
-        "compute": config.compute,
-        "run_id": run_id,
-        "run_key": layout.run_key,
-        "mode": run_params.mode,
-        "pca_components": run_params.pca_components,
-        "limit": run_params.limit,
-        "engine": run_params.engine,
-        "reuse_features": run_params.reuse_features,
-        "force": run_params.force,
-        "identity": identity,
-        "last_success_key": layout.last_success_key,
-        "download": download_scope(config, run_params.mode),
-        "planned_images": planned_images,
-        "skipped_files": [list(row) for row in skipped or []],
-        "skipped_list": layout.artifact_uri(SKIPPED_LIST_NAME),
-        "bucket": layout.bucket,
-        "input_uri": layout.input_uri,
-        "output_prefix": layout.output_prefix,
-        "output_uri": layout.output_uri,
-        "pca_uri": layout.pca_uri,
-        "artifacts": {name: layout.artifact_uri(name) for name in ARTIFACT_NAMES},
-        "results_dir": str(config.results_path / run_params.mode / layout.run_key),
-        # How tasks and operators reach AWS (S3 on every backend).
-        "aws_conn_id": config.storage.aws_conn_id,
-        "region": config.storage.region,
-    }
-    section = compute_backend(config.compute).plan_section(config, run)
-    clash = sorted(set(section) & set(plan))
-    if clash:
-        raise ValueError(f"compute backend {config.compute!r} overrides plan keys {clash}")
-    return {**plan, **section}
+    skipped: list[SkippedFile] | tuple[SkippedFile, ...] = (),
+    identity: Mapping[str, Any] | None = None,
+) -> RunPlan:
+    """Plan of one run (pure), without the backend's section."""
+    layout = run_layout(config, params.mode, run_key(run_id))
+    return RunPlan(
+        run_id=run_id,
+        params=params,
+        layout=layout,
+        planned_images=planned_images,
+        skipped=tuple(skipped),
+        identity=identity,
+        download=download_scope(config, params.mode),
+        results_dir=str(results_folder(config, params.mode, layout.run_key)),
+        results_keep=config.core.results_keep,
+        project_dir=str(config.project_path),
+        compute=config.compute,
+        aws_conn_id=config.storage.aws_conn_id,
+        region=config.storage.region,
+    )
+
+
+def results_folder(config: PipelineConfig, mode: str, key: str) -> Path:
+    """Where a run is downloaded: ``<results dir>/<mode>/<run key>``."""
+    return config.results_path / mode / key

@@ -11,14 +11,17 @@ import logging
 import shutil
 from pathlib import Path
 
-from fruits_features import output_layout
+from fruits_contract.outputs import FEATURES
 from fruits_features.config import PipelineConfig
+from fruits_features.output_layout import SOURCE, RunFolder
+from fruits_features.s3 import RunS3Hook
+from fruits_features.s3_layout import RunLayout
 
 log = logging.getLogger(__name__)
 
 ALL, SUMMARY = "all", "summary"
 # What a summary download leaves on S3 (prefixes below the run's folder).
-LEFT_ON_S3 = {ALL: (), SUMMARY: (f"{output_layout.FEATURES}/",)}
+LEFT_ON_S3 = {ALL: (), SUMMARY: (f"{FEATURES}/",)}
 
 
 def download_scope(config: PipelineConfig, mode: str) -> str:
@@ -36,12 +39,28 @@ def prune_results(mode_dir: Path, keep: int, current: Path) -> list[Path]:
     """
 
     def downloaded_at(folder: Path) -> float:
-        return (folder / output_layout.SOURCE).stat().st_mtime
+        return (folder / SOURCE).stat().st_mtime
 
-    runs = [p for p in mode_dir.iterdir() if p.is_dir() and (p / output_layout.SOURCE).is_file()]
+    runs = [p for p in mode_dir.iterdir() if p.is_dir() and (p / SOURCE).is_file()]
     runs.sort(key=downloaded_at, reverse=True)
     removed = [p for p in runs[keep:] if p.resolve() != current.resolve()]
     for folder in removed:
         shutil.rmtree(folder)
         log.info("Removed the local copy of an older run (S3 keeps it): %s", folder)
     return removed
+
+
+def download_run(s3: RunS3Hook, layout: RunLayout, target: Path, scope: str, keep: int) -> int:
+    """Copy the run's outputs (all, or all but what ``scope`` leaves on S3) to ``target``,
+    mark where they came from, and keep the mode's last ``keep`` copies; the file count."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    left_on_s3 = LEFT_ON_S3[scope]
+    count = s3.download_prefix(layout.bucket, layout.output_prefix, target, left_on_s3)
+    # Where this copy came from: what the report and the summary name, and the key the
+    # results are pruned by (written last).
+    RunFolder(target).source_marker.write_text(layout.output_uri + "\n", encoding="utf-8")
+    log.info("Downloaded %d files from %s/ to %s", count, layout.output_uri, target)
+    if left_on_s3:
+        log.info("Left on S3 (FRUITS_DOWNLOAD=%s): %s", scope, ", ".join(left_on_s3))
+    prune_results(target.parent, keep, target)
+    return count

@@ -16,8 +16,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from fruits_features.job_package import package_files, source_files
-from fruits_features.params import RunParams
+from fruits_features.job_package import package_files, sha256_file, source_files
+from fruits_features.plan import RunPlan
+from fruits_features.run_params import RunParams
+from fruits_features.s3 import RunS3Hook
+from fruits_features.s3_layout import RunLayout
 
 
 def listing_digest(objects: Iterable[Mapping[str, Any]]) -> str:
@@ -25,14 +28,6 @@ def listing_digest(objects: Iterable[Mapping[str, Any]]) -> str:
     digest = hashlib.sha256()
     for key, size, etag in sorted((o["Key"], int(o["Size"]), o.get("ETag", "")) for o in objects):
         digest.update(f"{key}\0{size}\0{etag}\n".encode())
-    return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -59,13 +54,35 @@ def run_identity(
     }
 
 
-def last_success_record(identity: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
+def last_success_record(plan: RunPlan) -> dict[str, Any]:
     """What ``_last_success.json`` holds: the identity and where that run's outputs are."""
     return {
-        "identity": dict(identity),
-        "run_id": plan["run_id"],
-        "output_uri": plan["output_uri"],
+        "identity": dict(plan.identity or {}),
+        "run_id": plan.run_id,
+        "output_uri": plan.layout.output_uri,
     }
+
+
+def record_success(s3: RunS3Hook, plan: RunPlan) -> None:
+    """Write the run's record as its mode's last success."""
+    layout = plan.layout
+    s3.put_text(
+        layout.bucket, layout.last_success_key, json.dumps(last_success_record(plan), indent=2)
+    )
+
+
+def last_success(s3: RunS3Hook, layout: RunLayout) -> Mapping[str, Any] | None:
+    """The mode's last success record; None when there is none or it cannot be read."""
+    text = s3.read_text(layout.bucket, layout.last_success_key)
+    return None if text is None else parse_record(text)
+
+
+def skip_message(last: Mapping[str, Any]) -> str:
+    return (
+        f"Nothing changed since run {last['run_id']} (same images, code, weights and "
+        f"parameters; its outputs: {last['output_uri']}/): skipped, no cluster or Spark "
+        "started. Trigger with force: true to run anyway."
+    )
 
 
 def unchanged_since(

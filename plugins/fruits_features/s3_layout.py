@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
-from fruits_features import output_layout
+from fruits_contract import outputs
+from fruits_contract.engines import ENGINES
+from fruits_contract.modes import MODES
 from fruits_features.config import PipelineConfig
-from fruits_features.engines import ENGINES
-from fruits_features.modes import MODES
+from fruits_features.output_layout import REPORT
 
 ENTRY_POINT_NAME = "process_fruits_data.py"
 JOB_ZIP_NAME = "fruits_job.zip"
@@ -70,15 +70,6 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def training_prefix(config: PipelineConfig) -> str:
-    return f"{config.storage.input_prefix}/Training/"
-
-
-def listing_prefix(config: PipelineConfig, mode: str) -> str:
-    """Narrowest S3 prefix holding the images a mode may select (S3 filters by prefix)."""
-    return training_prefix(config) + MODES[mode].class_prefix
-
-
 def training_relative(key: str, input_prefix: str) -> str | None:
     """A key's path below ``<input_prefix>/Training/`` (None: the key is not under it)."""
     prefix = f"{input_prefix.strip('/')}/Training/"
@@ -103,6 +94,11 @@ class RunLayout:
         return s3_uri(self.bucket, self.input_prefix)
 
     @property
+    def listing_prefix(self) -> str:
+        """Narrowest S3 prefix holding the images the mode may select (S3 filters by prefix)."""
+        return f"{self.input_prefix}/Training/{MODES[self.mode].class_prefix}"
+
+    @property
     def output_uri(self) -> str:
         """The job's ``--output`` (no trailing slash)."""
         return s3_uri(self.bucket, self.output_prefix.rstrip("/"))
@@ -119,13 +115,11 @@ class RunLayout:
 
     @property
     def pca_uri(self) -> str:
-        return s3_uri(
-            self.bucket, f"{self.output_prefix}{output_layout.PCA}/{output_layout.PARQUET}/"
-        )
+        return s3_uri(self.bucket, f"{self.output_prefix}{outputs.PCA}/{outputs.PARQUET}/")
 
     @property
     def report_prefix(self) -> str:
-        return f"{self.output_prefix}{output_layout.REPORT}/"
+        return f"{self.output_prefix}{REPORT}/"
 
     def artifact_key(self, name: str) -> str:
         return self.artifacts_prefix + name
@@ -145,13 +139,3 @@ def run_layout(config: PipelineConfig, mode: str, key: str) -> RunLayout:
         artifacts_prefix=f"{storage.artifacts_prefix}/{key}/",
         feature_store_prefix=storage.feature_store_prefix,
     )
-
-
-def relative_key(key: str, prefix: str) -> PurePosixPath:
-    """Path of ``key`` below ``prefix``; refuses keys that would escape the target folder."""
-    if not key.startswith(prefix):
-        raise ValueError(f"key {key!r} is not under {prefix!r}")
-    rel = PurePosixPath(key[len(prefix) :])
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        raise ValueError(f"unsafe key {key!r} under {prefix!r}")
-    return rel

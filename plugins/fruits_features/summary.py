@@ -9,9 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fruits_features import output_layout as layout
-from fruits_features.checks import Expected, OutputValidationError, validate_output_folder
+from fruits_contract import outputs as layout
 from fruits_features.output_layout import RunFolder, find_runs
+from fruits_features.output_validation import (
+    Expected,
+    OutputValidationError,
+    validate_output_folder,
+)
 
 
 def describe(folder: RunFolder) -> str:

@@ -27,13 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fruits_contract.engines import ENGINES as DECLARED
+
 # TensorFlow's C++ banner lines would otherwise fill every executor log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-FEATURE_DIM = 1280
-DEFAULT_ENGINE = "onnxruntime"
-# What the driver and the Python workers import whatever the engine (decode, Arrow, PCA).
-BASE_MODULES = ("numpy", "pandas", "pyarrow", "PIL")
 ONNX_OPSET = 17
 _INPUT, _OUTPUT = "images", "features"
 
@@ -46,7 +44,7 @@ class EngineUnavailableError(RuntimeError):
 
 def check_engine_installed(name: str) -> None:
     """Fail early, on the driver, with the package to install."""
-    spec = ENGINES[name]
+    spec = DECLARED[name]
     wanted = dict.fromkeys((*spec.driver_modules, *spec.worker_modules))
     missing = [m for m in wanted if importlib.util.find_spec(m) is None]
     if missing:
@@ -220,7 +218,8 @@ def _openvino_engine(model: bytes, threads: int) -> Engine:
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """One inference engine: how the driver prepares its graph and a worker runs it."""
+    """How the driver prepares an engine's graph and a worker runs it (the engines and the
+    modules they need are named in fruits_contract.engines)."""
 
     name: str
     # Driver side: (weights path, image size) -> the bytes broadcast to the workers.
@@ -229,38 +228,14 @@ class EngineSpec:
     artifact: str
     # Worker side: (graph bytes, threads) -> a callable on batches.
     build: Callable[[bytes, int], Engine]
-    # Python modules the driver needs to export, and the workers to run.
-    driver_modules: tuple[str, ...]
-    worker_modules: tuple[str, ...]
 
 
 ENGINES: dict[str, EngineSpec] = {
     spec.name: spec
     for spec in (
-        EngineSpec(
-            "onnxruntime",
-            export_onnx,
-            f"op{ONNX_OPSET}.onnx",
-            _onnxruntime_engine,
-            ("tensorflow", "tf2onnx"),
-            ("onnxruntime",),
-        ),
-        EngineSpec(
-            "tensorflow",
-            export_tensorflow_graph,
-            "tf.pb",
-            _tensorflow_engine,
-            ("tensorflow",),
-            ("tensorflow",),
-        ),
-        EngineSpec(
-            "openvino",
-            export_onnx,
-            f"op{ONNX_OPSET}.onnx",
-            _openvino_engine,
-            ("tensorflow", "tf2onnx"),
-            ("openvino",),
-        ),
+        EngineSpec("onnxruntime", export_onnx, f"op{ONNX_OPSET}.onnx", _onnxruntime_engine),
+        EngineSpec("tensorflow", export_tensorflow_graph, "tf.pb", _tensorflow_engine),
+        EngineSpec("openvino", export_onnx, f"op{ONNX_OPSET}.onnx", _openvino_engine),
     )
 }
 

@@ -33,8 +33,10 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from fruits_contract.engines import FEATURE_DIM
+from fruits_contract.job_request import JobRequest
 from fruits_job import storage
-from fruits_job.engines import EXPORT_REVISION, FEATURE_DIM
+from fruits_job.engines import EXPORT_REVISION
 from fruits_job.preprocess import PREPROCESS_REVISION
 
 log = logging.getLogger(__name__)
@@ -147,3 +149,13 @@ class FeatureStore:
         storage.write_text_atomically(
             self.spark, f"{self.root}/commits/{segment}.json", json.dumps(commit, indent=2)
         )
+
+
+def open_store(
+    spark: SparkSession, request: JobRequest, weights_sha256: str
+) -> FeatureStore | None:
+    """The part of the request's feature store that holds this model's features, if any."""
+    if not request.feature_store:
+        return None
+    fingerprint = Fingerprint(weights_sha256, request.engine, request.image_size)
+    return FeatureStore(spark, storage.qualify(spark, request.feature_store), fingerprint)

@@ -23,7 +23,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
 
-from fruits_job.engines import BASE_MODULES, ENGINES, Engine, build_engine
+from fruits_contract.engines import BASE_MODULES, ENGINES
+from fruits_job.engines import Engine, build_engine
 from fruits_job.preprocess import ImageDecodeError, decode_image, to_model_input
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from fruits_job.input_rule import HIDDEN_NAME, classify
-from fruits_job.modes import MODES
+from fruits_contract.input_rule import HIDDEN_NAME, classify
+from fruits_contract.modes import MODES
 from fruits_job.selection import Image, ListedFile, relative_to_training
 
 

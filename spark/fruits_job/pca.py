@@ -45,6 +45,8 @@ from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.ml.stat import Summarizer
 from pyspark.sql import DataFrame
 
+from fruits_contract.engines import FEATURE_DIM
+
 
 class PcaCheckError(RuntimeError):
     """The explained variance does not match the variance of the projection."""
@@ -194,7 +196,7 @@ class Pca:
     components: np.ndarray  # 1280 x K, one component per column
 
 
-def fit_pca(features: DataFrame, k: int, dim: int) -> Pca:
+def fit_pca(features: DataFrame, k: int, dim: int = FEATURE_DIM) -> Pca:
     """The K-component PCA of a path, label, features (``dim`` floats) DataFrame, checked
     against the data. The projection is cached: the caller writes it, then unpersists it."""
     cov = covariance(features, "features", dim)

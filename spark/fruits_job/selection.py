@@ -10,8 +10,8 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 
-from fruits_job.input_rule import classify
-from fruits_job.modes import MODES
+from fruits_contract.input_rule import classify
+from fruits_contract.modes import MODES
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,9 @@ def select_images(
             skipped.append(Skipped(listed.path, label, listed.size, reason))
         elif spec.selects(label):
             images.append(Image(listed.path, label, listed.size, listed.modified))
-    caps = [cap for cap in (spec.max_images, limit) if cap is not None]
-    if caps:
-        images = round_robin(images)[: min(caps)]
+    cap = spec.cap(limit)
+    if cap is not None:
+        images = round_robin(images)[:cap]
     else:
         images.sort(key=lambda image: image.path)
     skipped.sort(key=lambda file: file.path)

@@ -16,10 +16,10 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from fruits_contract.job_request import JobRequest
 from fruits_features.compute.local import stage_inputs
-from fruits_features.s3_io import download_objects, list_objects
+from fruits_features.s3 import RunS3Hook
 from fruits_features.s3_layout import split_s3_uri
 
 
@@ -52,8 +52,9 @@ class StepRun:
 class StepExecutor:
     """Runs an EMR step's command locally against the test's S3 (SeaweedFS)."""
 
-    def __init__(self, s3_client: Any, timeout: float = 900) -> None:
-        self.s3 = s3_client
+    def __init__(self, s3: RunS3Hook, timeout: float = 900) -> None:
+        self.hook = s3
+        self.s3 = s3.conn
         self.timeout = timeout
 
     def _mirror(self, uri: str, folder: Path) -> Path:
@@ -68,12 +69,10 @@ class StepExecutor:
 
     def run(self, args: list[str], log_uri: str) -> StepRun:
         from fruits_features.job_invocation import find_spark_submit, local_spark_env
-        from fruits_job.cli import build_parser
 
         options, entry, job_args = split_step(args)
         # The job's own parser: a step the job cannot parse fails here as it would on EMR.
-        parsed, unknown = build_parser().parse_known_args(job_args)
-        assert not unknown, unknown
+        parsed = JobRequest.from_argv(job_args)
         with tempfile.TemporaryDirectory(prefix="emr-step-") as tmp:
             work = Path(tmp)
             (work / "artifacts").mkdir()
@@ -83,8 +82,8 @@ class StepExecutor:
                 "--py-files",
                 str(self._mirror(_option(options, "--py-files"), work / "artifacts")),
             )
-            bucket, prefix = split_s3_uri(parsed.input)
-            stage_inputs(self.s3, bucket, prefix, parsed.mode, work / "input")
+            bucket, prefix = split_s3_uri(parsed.input_uri)
+            stage_inputs(self.hook, bucket, prefix, parsed.mode, work / "input")
             local_job_args = _replace(job_args, "--input", str(work / "input"))
             local_job_args = _replace(local_job_args, "--output", str(work / "output"))
             for flag in ("--weights", "--also-skipped"):
@@ -95,13 +94,13 @@ class StepExecutor:
             if store is not None:  # the store on S3, as the job reads and writes it there
                 store_bucket, store_prefix = split_s3_uri(store)
                 store_prefix = store_prefix.rstrip("/") + "/"
-                objects = list_objects(self.s3, store_bucket, store_prefix)
-                download_objects(self.s3, store_bucket, objects, store_prefix, work / "store")
+                objects = self.hook.list_objects(store_bucket, store_prefix)
+                self.hook.download_objects(store_bucket, objects, store_prefix, work / "store")
                 (work / "store").mkdir(exist_ok=True)
                 local_job_args = _replace(local_job_args, "--feature-store", str(work / "store"))
             # On EMR the job reads and writes S3 in place: its outputs name those URIs.
-            local_job_args += ["--input-as", parsed.input, "--output-as", parsed.output]
-            local_job_args += ["--weights-as", parsed.weights]
+            local_job_args += ["--input-as", parsed.input_uri, "--output-as", parsed.output_uri]
+            local_job_args += ["--weights-as", parsed.weights_uri]
             command = [
                 str(find_spark_submit()),
                 *("--master", "local[2]", "--conf", "spark.ui.enabled=false"),
@@ -124,7 +123,7 @@ class StepExecutor:
                 Body=gzip.compress(done.stdout.encode()),
             )
             if done.returncode == 0:
-                out_bucket, out_prefix = split_s3_uri(parsed.output)
+                out_bucket, out_prefix = split_s3_uri(parsed.output_uri)
                 self._upload(work / "output", out_bucket, out_prefix.rstrip("/") + "/")
             if store is not None:  # what the job added, failed or not (EMRFS writes through)
                 known = {o["Key"] for o in objects}

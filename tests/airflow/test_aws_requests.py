@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from fruits_features.config import build_config
-from fruits_features.params import RunParams
+from fruits_features.compute.registry import compute_backend
 from fruits_features.plan import build_plan
+from fruits_features.run_params import RunParams
+from fruits_features.settings import build_config
 from tests.airflow.aws_model import request_problems
 
 RUN_ID = "scheduled__2026-01-02T01:00:00+00:00"
+
+
+def emr_plan(settings: dict, params: RunParams, planned: int) -> dict:
+    """The EMR backend's section of the run's plan (its XCom keys)."""
+    config = build_config(settings)
+    return compute_backend("emr").plan_section(config, build_plan(config, params, RUN_ID, planned))
 
 
 @pytest.mark.parametrize(
@@ -27,7 +34,7 @@ RUN_ID = "scheduled__2026-01-02T01:00:00+00:00"
 )
 @pytest.mark.parametrize("engine", ["onnxruntime", "tensorflow", "openvino"])
 def test_cluster_and_step_requests_are_valid_for_aws(settings, engine):
-    plan = build_plan(build_config(settings), RunParams("full", 50, None, engine), RUN_ID, 67692)
+    plan = emr_plan(settings, RunParams("full", 50, None, engine), 67692)
     assert request_problems("emr", "RunJobFlow", plan["emr_cluster"]) == []
     steps = {"JobFlowId": "j-1ABCDEFGHIJKL", "Steps": plan["emr_steps"]}
     assert request_problems("emr", "AddJobFlowSteps", steps) == []
@@ -35,7 +42,7 @@ def test_cluster_and_step_requests_are_valid_for_aws(settings, engine):
 
 def test_the_check_catches_what_aws_no_longer_supports():
     # VisibleToAllUsers: "no longer supported" in botocore's model; moto takes it silently.
-    plan = build_plan(build_config({}), RunParams("mini", 5, 24), RUN_ID, 24)
+    plan = emr_plan({}, RunParams("mini", 5, 24), 24)
     problems = request_problems(
         "emr", "RunJobFlow", {**plan["emr_cluster"], "VisibleToAllUsers": True}
     )

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fruits_features.checks import summarize_inputs
-from fruits_features.compute.emr import EmrSettings
+from fruits_contract.job_request import JobRequest
+from fruits_contract.modes import MODES
+from fruits_features.compute.emr_settings import EmrSettings
 from fruits_features.compute.emr_spec import (
     AM_MEMORY_MB,
     NODE_TYPES,
@@ -23,25 +24,27 @@ from fruits_features.compute.emr_spec import (
     step_log_uri,
     yarn_fit_problems,
 )
-from fruits_features.config import build_config
-from fruits_features.job_invocation import JobRequest
+from fruits_features.compute.registry import compute_backend
+from fruits_features.input_check import summarize_inputs
 from fruits_features.job_package import MissingArtifactError, artifact_files, build_job_zip
-from fruits_features.modes import MODES
-from fruits_features.params import RunParams, parse_run_params
-from fruits_features.plan import build_plan, run_spec
-from fruits_features.s3_layout import (
-    listing_prefix,
-    relative_key,
-    run_key,
-    run_layout,
-    split_s3_uri,
-    training_relative,
-)
+from fruits_features.plan import RunPlan, build_plan
+from fruits_features.run_params import RunParams, parse_run_params
+from fruits_features.s3 import relative_key
+from fruits_features.s3_layout import run_key, run_layout, split_s3_uri, training_relative
+from fruits_features.settings import build_config
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "manual__2026-01-02T03:04:05.678901+00:00"
 KEY = "manual__2026-01-02T03_04_05.678901_00_00"
 CONFIG = build_config({"bucket": "my-bucket"})
+
+
+def planned(config, params: RunParams, planned_images: int) -> RunPlan:
+    """The run's whole plan, the backend's section included, as check_inputs makes it."""
+    plan = build_plan(config, params, RUN_ID, planned_images)
+    return plan.with_backend(compute_backend(config.compute).plan_section(config, plan))
+
+
 EMR = CONFIG.group(EmrSettings)
 SIZING = spark_sizing("m5.2xlarge", 2, "m5.2xlarge")
 
@@ -93,8 +96,8 @@ def test_s3_helpers():
 
 
 def test_mode_selection_of_keys():
-    assert listing_prefix(CONFIG, "mini") == "fruits-360/Training/Apple"
-    assert listing_prefix(CONFIG, "full") == "fruits-360/Training/"
+    assert run_layout(CONFIG, "mini", KEY).listing_prefix == "fruits-360/Training/Apple"
+    assert run_layout(CONFIG, "full", KEY).listing_prefix == "fruits-360/Training/"
     keys = [
         "fruits-360/Training/Apple Braeburn/1_100.jpg",
         "fruits-360/Training/Apple Braeburn/2_100.JPEG",
@@ -107,10 +110,10 @@ def test_mode_selection_of_keys():
     assert training_relative(keys[0], "fruits-360") == "Apple Braeburn/1_100.jpg"
     assert training_relative(keys[6], "fruits-360") is None  # Test/ is never read
     objects = [{"Key": key, "Size": 100} for key in keys]
-    apples = summarize_inputs(objects, CONFIG, "apples")
+    apples = summarize_inputs(objects, "fruits-360", MODES["apples"])
     assert apples.images == 3
     assert apples.classes == {"Apple Braeburn": 2, "Apple Red 1": 1}
-    full = summarize_inputs(objects, CONFIG, "full")
+    full = summarize_inputs(objects, "fruits-360", MODES["full"])
     assert full.images == 4
     assert full.skipped == [
         (keys[3], "Apple Red 1", 100, "not an image file (.jpg, .jpeg or .png)"),
@@ -250,7 +253,7 @@ def test_cluster_spec_follows_config():
 
 
 def test_spark_step_exact():
-    run = run_spec(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
+    run = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
     artifacts = f"s3://my-bucket/fruits-features/artifacts/{KEY}/"
     invocation = run.invocation()
     step = spark_step(invocation, f"fruits-features mini {KEY}", SIZING)
@@ -295,17 +298,19 @@ def test_spark_step_exact():
 
 def test_the_step_is_what_the_job_parses():
     """The step's arguments, after spark-submit's, through the job's own parser."""
-    from fruits_job.cli import parse_args
+    from fruits_job.job import parse as parse_args
 
-    run = run_spec(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
+    run = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
     args = spark_step(run.invocation(), "x", SIZING)["HadoopJarStep"]
     argv = args["Args"]
     entry = argv.index(run.layout.artifact_uri("process_fruits_data.py"))
     parsed = parse_args(argv[entry + 1 :])
     assert (parsed.mode, parsed.pca_components, parsed.limit) == ("mini", 5, 24)
     assert (parsed.partitions, parsed.engine, parsed.run_id) == (None, "onnxruntime", RUN_ID)
-    assert parsed.input == run.layout.input_uri and parsed.output == run.layout.output_uri
-    assert parsed.weights == run.layout.artifact_uri("mobilenet_v2_1.0_224_no_top.weights.h5")
+    assert parsed.input_uri == run.layout.input_uri
+    assert parsed.output_uri == run.layout.output_uri
+    assert parsed.weights_uri == run.layout.artifact_uri("mobilenet_v2_1.0_224_no_top.weights.h5")
+    assert parsed == run.invocation().request
 
 
 @pytest.mark.parametrize(
@@ -360,10 +365,10 @@ def test_unknown_instance_types_are_refused_with_the_known_ones():
 def test_a_plan_that_cannot_fit_fails_before_any_cluster():
     config = build_config({"core_instance_type": "m6i.2xlarge"})
     with pytest.raises(SizingError, match=r"m6i\.2xlarge"):
-        build_plan(config, RunParams("mini", 5, 24), RUN_ID, 24)
+        planned(config, RunParams("mini", 5, 24), 24)
     # The local backend builds no EMR spec: the same setting does not break local runs.
     local = build_config({"core_instance_type": "m6i.2xlarge", "compute": "local"})
-    assert "emr_cluster" not in build_plan(local, RunParams("mini", 5, 24), RUN_ID, 24)
+    assert "emr_cluster" not in planned(local, RunParams("mini", 5, 24), 24).to_xcom()
 
 
 def test_job_arguments_without_limit():
@@ -375,39 +380,33 @@ def test_job_arguments_without_limit():
         pca_components=50,
         run_id="r",
     )
-    assert request.arguments() == [
+    assert request.to_argv() == [
         *["--input", "in", "--output", "out", "--mode", "full", "--pca-components", "50"],
         *["--weights", "w", "--run-id", "r", "--engine", "onnxruntime"],
     ]
+    assert JobRequest.from_argv(request.to_argv()) == request
 
 
-def test_plan_is_json_and_complete():
+def test_plan_goes_through_xcom_whole():
     import json
 
-    plan = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
-    assert json.loads(json.dumps(plan)) == plan
-    assert plan["run_key"] == KEY
-    assert plan["output_prefix"] == f"fruits-features/runs/mini/{KEY}/"
-    assert plan["results_dir"] == str(REPO / "results" / "mini" / KEY)
-    args = plan["emr_steps"][0]["HadoopJarStep"]["Args"]
+    plan = planned(CONFIG, RunParams("mini", 5, 24), 24)
+    data = plan.to_xcom()
+    assert json.loads(json.dumps(data)) == data
+    assert RunPlan.from_xcom(json.loads(json.dumps(data))) == plan
+    layout = plan.layout
+    assert layout.run_key == KEY
+    assert layout.output_prefix == f"fruits-features/runs/mini/{KEY}/"
+    assert plan.results_dir == str(REPO / "results" / "mini" / KEY)
+    # What the EMR operators take, each an XCom of its own.
+    assert {"run_id", "aws_conn_id", "region", "emr_cluster", "emr_steps"} <= set(data)
+    args = data["emr_steps"][0]["HadoopJarStep"]["Args"]
     assert args[-6:-4] == ["--limit", "24"]
-    assert args[-4:-2] == ["--also-skipped", plan["skipped_list"]]
-    assert args[-2:] == ["--feature-store", f"s3://{plan['bucket']}/fruits-features/feature-store"]
-    assert plan["engine"] == "onnxruntime"
-    assert plan["emr_watch"] == {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
-    assert "local" not in plan
-    assert sorted(plan["artifacts"]) == sorted(
-        [
-            "process_fruits_data.py",
-            "fruits_job.zip",
-            "install_dependencies.sh",
-            "requirements-emr-driver.txt",
-            "requirements-emr-worker-onnxruntime.txt",
-            "requirements-emr-worker-tensorflow.txt",
-            "requirements-emr-worker-openvino.txt",
-            "mobilenet_v2_1.0_224_no_top.weights.h5",
-        ]
-    )
+    assert args[-4:-2] == ["--also-skipped", layout.artifact_uri("skipped-files.csv")]
+    assert args[-2:] == ["--feature-store", f"s3://{layout.bucket}/fruits-features/feature-store"]
+    assert plan.params.engine == "onnxruntime"
+    assert data["emr_watch"] == {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
+    assert "local" not in data
 
 
 def test_run_params_validation():
@@ -438,12 +437,12 @@ def test_job_zip_is_importable_and_reproducible(tmp_path):
     second = build_job_zip(REPO, tmp_path / "b")
     assert first.read_bytes() == second.read_bytes()
     names = zipfile.ZipFile(first).namelist()
-    assert "fruits_job/__init__.py" in names
+    assert {"fruits_job/__init__.py", "fruits_contract/__init__.py"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     # Importable from the zip alone, as Spark's Python workers import it (--py-files).
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "from fruits_job.cli import parse_args; import fruits_job.job, fruits_job.feature_store; "
+        "import fruits_job.job, fruits_job.feature_store, fruits_contract.job_request; "
         "print(fruits_job.job.__file__)"
     )
     result = subprocess.run(
@@ -459,21 +458,9 @@ def test_missing_job_files_are_named(tmp_path):
         artifact_files(tmp_path, tmp_path)
 
 
-def test_engine_choices_match_the_job():
-    """The two sides share nothing at import time; this keeps their engine lists equal."""
-    from fruits_features.engines import DEFAULT_ENGINE, ENGINES
-    from fruits_job.engines import DEFAULT_ENGINE as JOB_DEFAULT
-    from fruits_job.engines import ENGINES as JOB_ENGINES
+def test_every_engine_the_contract_names_is_implemented_by_the_job():
+    from fruits_contract.engines import DEFAULT_ENGINE, ENGINES
+    from fruits_job.engines import ENGINES as IMPLEMENTED
 
-    assert list(ENGINES) == list(JOB_ENGINES)
-    assert DEFAULT_ENGINE == JOB_DEFAULT == build_config({}).runs.engine
-
-
-def test_mode_tables_match_the_job():
-    """The same for modes: names, the classes each reads and how many images it takes."""
-    from fruits_job.modes import MODES as JOB_MODES
-
-    assert list(MODES) == list(JOB_MODES)
-    for name, mode in MODES.items():
-        job = JOB_MODES[name]
-        assert (mode.class_prefix, mode.max_images) == (job.class_prefix, job.max_images), name
+    assert list(ENGINES) == list(IMPLEMENTED)
+    assert DEFAULT_ENGINE in ENGINES and build_config({}).runs.engine == DEFAULT_ENGINE

@@ -11,9 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fruits_features import output_layout as layout
-from fruits_features.checks import Expected, OutputValidationError, validate_output_folder
+from fruits_contract import outputs as layout
 from fruits_features.output_layout import RunFolder
+from fruits_features.output_validation import (
+    Expected,
+    OutputValidationError,
+    validate_output_folder,
+)
 
 K = 3
 IMAGES, ERRORS = 7, 2

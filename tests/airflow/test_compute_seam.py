@@ -8,15 +8,15 @@ validation, report, asset) is the DAG's own.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from fruits_features.compute.base import Segment
+from fruits_features.compute.facts import ComputeFacts, Fact
 from fruits_features.config import PipelineConfig, SettingsGroup, setting
-from fruits_features.report import ComputeSection, Value
+from fruits_features.plan import RunPlan
 from tests.airflow.conftest import JOB_CONF, QUIET_TEST_CLIENT, S3Server, publish_job_outputs
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "fruits_features_dag.py"
@@ -37,7 +37,7 @@ class FakeBackend:
     def __init__(self, s3: S3Server, outputs: Path) -> None:
         self.s3, self.outputs = s3, outputs
 
-    def plan_section(self, config: PipelineConfig, run: Any) -> dict[str, Any]:
+    def plan_section(self, config: PipelineConfig, plan: RunPlan) -> dict[str, Any]:
         return {"fake": {"greeting": config.group(FakeSettings).fake_greeting}}
 
     def segment(self, plan: Any) -> Segment:
@@ -45,24 +45,25 @@ class FakeBackend:
 
         @task
         def fake_compute(plan: dict[str, Any]) -> str:
+            run = RunPlan.from_xcom(plan)
             publish_job_outputs(
                 self.s3,
                 self.outputs,
-                output_uri=plan["output_uri"],
-                run_id=plan["run_id"],
-                input_uri=plan["input_uri"],
-                weights_uri=plan["artifacts"]["mobilenet_v2_1.0_224_no_top.weights.h5"],
+                output_uri=run.layout.output_uri,
+                run_id=run.run_id,
+                input_uri=run.layout.input_uri,
+                weights_uri=run.invocation().request.weights_uri,
             )
-            return plan["fake"]["greeting"]
+            return run.backend["fake"]["greeting"]
 
         computed = fake_compute(plan)
         return Segment(start=computed, end=computed, report_inputs={"said": computed})
 
-    def report_section(self, plan: Mapping[str, Any], said: str = "", **_: Any) -> ComputeSection:
-        return ComputeSection(
+    def report_section(self, plan: RunPlan, said: str = "", **_: Any) -> ComputeFacts:
+        return ComputeFacts(
             key="fake",
             title="Fake compute",
-            facts=(("Said", Value(said, "code")),),
+            facts=(("Said", Fact(said, "id")),),
             summary={"said": said},
         )
 
@@ -75,7 +76,7 @@ def test_a_new_backend_is_one_module_and_one_registry_line(
 ):
     from airflow.dag_processing.dagbag import DagBag
 
-    from fruits_features.compute import BACKENDS
+    from fruits_features.compute.registry import BACKENDS
 
     monkeypatch.setitem(BACKENDS, "fake", FakeBackend(s3_server, job_outputs))  # the line
     monkeypatch.setenv("FRUITS_COMPUTE", "fake")

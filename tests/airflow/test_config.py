@@ -7,15 +7,13 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from fruits_features.compute.emr import EmrSettings
+from fruits_features.compute.emr_settings import EmrSettings
 from fruits_features.compute.local import LocalSettings
-from fruits_features.config import (
-    ConfigError,
+from fruits_features.config import ConfigError, env_name
+from fruits_features.settings import (
     build_config,
     collect_settings,
     config_at_parse_time,
-    config_from_snapshot,
-    env_name,
     setting_fields,
 )
 
@@ -151,11 +149,6 @@ def test_error_says_where_the_value_came_from():
         build_config(values, origins)
     with pytest.raises(ConfigError, match="environment variable FRUITS_CORE_INSTANCE_COUNT"):
         config_at_parse_time({"FRUITS_CORE_INSTANCE_COUNT": "-1"})
-
-
-def test_snapshot_round_trip():
-    config = build_config({"compute": "local", "core_instance_count": 3, "subnet_id": ""})
-    assert config_from_snapshot(config.as_dict()) == config
 
 
 def test_every_setting_has_a_description():

@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from fruits_features.config import build_config
 from fruits_features.iam import render_policy
+from fruits_features.settings import build_config
 from tests.airflow.aws_calls import ACCOUNT, denied_calls, record_aws_calls
 from tests.airflow.aws_model import request_problems
 from tests.airflow.conftest import (
@@ -158,7 +158,7 @@ def test_a_step_that_fails_for_real_fails_the_run_and_ends_the_cluster(
 ):
     # A deployment whose weights file is broken: the job fails on the cluster, not before.
     project = tmp_path / "project"
-    for folder in ("spark", "bootstrap", "models"):
+    for folder in ("spark", "plugins/fruits_contract", "bootstrap", "models"):
         shutil.copytree(
             REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__")
         )

@@ -13,12 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fruits_features.compute.local import (
-    SparkJobError,
-    last_error_line,
-    run_streaming,
-    staging_folder,
-)
+from fruits_features.compute.local import staging_folder
+from fruits_features.compute.spark_process import SparkJobError, last_error_line, run_streaming
 from fruits_features.job_invocation import find_spark_submit, local_spark_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,7 +141,7 @@ def test_spark_does_not_outlive_a_task_killed_hard(tmp_path):
         f"""
         import os, sys
         sys.path.insert(0, {str(REPO / "plugins")!r})
-        from fruits_features.compute.local import run_streaming
+        from fruits_features.compute.spark_process import run_streaming
         from fruits_features.job_invocation import find_spark_submit, local_spark_env
         command = [str(find_spark_submit()), "--master", "local[2]", {str(job)!r}]
         def emit(line):

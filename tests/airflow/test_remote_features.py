@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from fruits_features.checks import (
+from fruits_features.output_layout import RunFolder
+from fruits_features.output_validation import (
     Expected,
     OutputValidationError,
     features_in_folder,
     validate_output_folder,
 )
-from fruits_features.output_layout import RunFolder
 from fruits_features.remote_features import features_on_s3
 from tests.airflow.conftest import BUCKET, JOB_K, JOB_LIMIT, JOB_MODE
 
@@ -38,7 +38,7 @@ def test_the_part_ends_on_s3_tell_what_the_whole_folder_tells(s3_server, job_out
     prefix = f"remote/{tmp_path.name}/"
     upload(s3_server, job_outputs, prefix)
 
-    remote = features_on_s3(s3_server.client(), BUCKET, prefix)
+    remote = features_on_s3(s3_server.hook(), BUCKET, prefix)
     local = features_in_folder(RunFolder(job_outputs))
 
     assert remote.problems == local.problems == []
@@ -60,7 +60,7 @@ def test_a_broken_or_missing_part_on_s3_fails_validation(s3_server, job_outputs,
     # Cut short, as an interrupted copy would leave it.
     body = client.get_object(Bucket=BUCKET, Key=parts[0])["Body"].read()
     client.put_object(Bucket=BUCKET, Key=parts[0], Body=body[: len(body) // 2])
-    seen = features_on_s3(client, BUCKET, prefix)
+    seen = features_on_s3(s3_server.hook(), BUCKET, prefix)
     assert any(parts[0].rsplit("/", 1)[-1] in p for p in seen.problems), seen.problems
     with pytest.raises(OutputValidationError, match="features/parquet"):
         validate_output_folder(folder, EXPECTED, seen)
@@ -70,10 +70,10 @@ def test_a_broken_or_missing_part_on_s3_fails_validation(s3_server, job_outputs,
     for key in parts[1:] or parts:
         client.delete_object(Bucket=BUCKET, Key=key)
     with pytest.raises(OutputValidationError, match="features/parquet has"):
-        validate_output_folder(folder, EXPECTED, features_on_s3(client, BUCKET, prefix))
+        validate_output_folder(folder, EXPECTED, features_on_s3(s3_server.hook(), BUCKET, prefix))
 
     # A CSV part whose header is not the contract's.
     upload(s3_server, job_outputs, prefix)
     client.put_object(Bucket=BUCKET, Key=csv_parts[0], Body=b"path,label,f0000\nx,y,1\n")
     with pytest.raises(OutputValidationError, match="features/csv"):
-        validate_output_folder(folder, EXPECTED, features_on_s3(client, BUCKET, prefix))
+        validate_output_folder(folder, EXPECTED, features_on_s3(s3_server.hook(), BUCKET, prefix))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fruits_features.config import config_at_parse_time
 from fruits_features.results import LEFT_ON_S3, download_scope, prune_results
+from fruits_features.settings import config_at_parse_time
 
 
 @pytest.mark.parametrize(

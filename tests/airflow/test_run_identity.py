@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fruits_features.params import RunParams
+from fruits_features.plan import build_plan
 from fruits_features.run_identity import (
     last_success_record,
     listing_digest,
@@ -16,6 +16,8 @@ from fruits_features.run_identity import (
     run_identity,
     unchanged_since,
 )
+from fruits_features.run_params import RunParams
+from fruits_features.settings import build_config
 
 REPO = Path(__file__).resolve().parents[2]
 LISTING = [
@@ -30,7 +32,7 @@ PARAMS = RunParams(mode="mini", pca_components=50)
 def project(tmp_path_factory) -> Path:
     """A copy of what a run ships (job, bootstrap, weights), to change one file at a time."""
     root = tmp_path_factory.mktemp("project")
-    for folder in ("spark", "bootstrap", "models"):
+    for folder in ("spark", "bootstrap", "models", "plugins/fruits_contract"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
@@ -64,6 +66,7 @@ def test_identity_follows_the_outputs_params_not_how_they_are_computed(project):
     "shipped",
     [
         "spark/fruits_job/pca.py",
+        "plugins/fruits_contract/outputs.py",
         "spark/process_fruits_data.py",
         "bootstrap/install_dependencies.sh",
         "bootstrap/requirements-emr-worker-onnxruntime.txt",
@@ -88,8 +91,8 @@ def test_a_change_to_anything_shipped_changes_the_identity(project, shipped):
 
 def test_a_run_is_skipped_only_on_a_readable_record_of_the_same_identity(project):
     identity = run_identity(LISTING, PARAMS, project)
-    plan = {"run_id": "scheduled__2026-12-01", "output_uri": "s3://b/runs/mini/x"}
-    record = last_success_record(identity, plan)
+    plan = build_plan(build_config({}), PARAMS, "scheduled__2026-12-01", 300, identity=identity)
+    record = last_success_record(plan)
     text = json.dumps(record)
     assert unchanged_since(identity, parse_record(text)) == record
     other = run_identity(LISTING[:2], PARAMS, project)

@@ -20,9 +20,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from fruits_features.compute.emr import EmrSettings
-from fruits_features.config import build_config
-from fruits_job.engines import BASE_MODULES, ENGINES
+from fruits_contract.engines import BASE_MODULES, ENGINES
+from fruits_features.compute.emr_settings import EmrSettings
+from fruits_features.settings import build_config
 from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fruits_features.config import env_name, setting_fields
+from fruits_features.config import env_name
+from fruits_features.settings import setting_fields
 from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]

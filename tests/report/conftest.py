@@ -52,7 +52,7 @@ def build_input(root: Path) -> Path:
 
 def run_job(input_dir: Path, output: Path, weights: Path, run_id: str) -> dict:
     """Run the real job with spark-submit; returns its model_info."""
-    from fruits_features.job_invocation import JobRequest
+    from fruits_contract.job_request import JobRequest
 
     request = JobRequest(
         input_uri=str(input_dir),

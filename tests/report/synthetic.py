@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fruits_features import output_layout as layout
+from fruits_contract import outputs as layout
 from fruits_features.output_layout import RunFolder
 
 SHA = "ab" * 32

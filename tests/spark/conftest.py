@@ -38,7 +38,7 @@ def spark(tmp_path_factory):
         "--master local[2] --conf spark.ui.enabled=false --driver-memory 2g "
         f"--py-files {job_zip} pyspark-shell"
     )
-    from fruits_job.job import build_session
+    from fruits_job.session import build_session
 
     session = build_session()
     session.sparkContext.setLogLevel("ERROR")
@@ -65,7 +65,7 @@ def job_args(input_dir, output_dir, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def full_run(spark, job_input, tmp_path_factory):
-    from fruits_job.cli import parse_args
+    from fruits_job.job import parse as parse_args
     from fruits_job.job import run
 
     output = tmp_path_factory.mktemp("runs") / "full"

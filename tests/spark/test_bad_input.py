@@ -39,7 +39,8 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, extra, message):
 
 @pytest.fixture()
 def run_job(spark):
-    from fruits_job.cli import JobInputError, parse_args
+    from fruits_job.bank import JobInputError
+    from fruits_job.job import parse as parse_args
     from fruits_job.job import run
 
     def _run(argv: list[str]) -> str:
@@ -94,7 +95,7 @@ def test_an_existing_run_is_never_overwritten(run_job, job_input, tmp_path):
 @pytest.mark.slow
 def test_spark_submit_as_the_dag_runs_it(job_input, tmp_path):
     """The job's command line, as the local backend (and EMR) submits it."""
-    from fruits_features.job_invocation import JobRequest
+    from fruits_contract.job_request import JobRequest
 
     request = JobRequest(
         input_uri=str(job_input),

@@ -27,7 +27,7 @@ K = 4
 
 
 def run_job(spark, bank: Path, output: Path, store: Path, *extra: str) -> dict:
-    from fruits_job.cli import parse_args
+    from fruits_job.job import parse as parse_args
     from fruits_job.job import run
 
     args = parse_args(
@@ -152,7 +152,7 @@ def test_the_pca_is_fitted_on_every_image_reused_or_not(history):
 def test_a_run_that_fails_after_writing_its_segment_leaves_the_store_as_it_was(
     spark, history, tmp_path
 ):
-    from fruits_job.cli import JobInputError
+    from fruits_job.bank import JobInputError
 
     store = tmp_path / "store"
     shutil.copytree(history["store"], store)
@@ -182,7 +182,8 @@ def test_a_run_that_fails_after_writing_its_segment_leaves_the_store_as_it_was(
 def test_a_killed_run_leaves_the_store_usable(spark, history, tmp_path):
     """SIGKILL of the whole job (spark-submit, its JVM and workers) once its segment is
     written, before its commit: the store still has only committed segments."""
-    from fruits_features.job_invocation import JobInvocation, JobRequest, local_spark_submit
+    from fruits_contract.job_request import JobRequest
+    from fruits_features.job_invocation import JobInvocation, local_spark_submit
     from fruits_features.job_package import build_job_zip
     from tests.conftest import ENTRY_POINT, REPO
 

@@ -146,7 +146,7 @@ def test_each_broken_file_is_reported_and_the_rest_converted(full_run):
 
 
 def test_same_features_whatever_the_partitions_and_batches(spark, job_input, full_run, tmp_path):
-    from fruits_job.cli import parse_args
+    from fruits_job.job import parse as parse_args
     from fruits_job.job import run
 
     _, first_output = full_run
@@ -174,7 +174,7 @@ def test_same_features_whatever_the_partitions_and_batches(spark, job_input, ful
 
 
 def test_errors_file_has_a_header_when_nothing_failed(spark, job_input, tmp_path):
-    from fruits_job.cli import parse_args
+    from fruits_job.job import parse as parse_args
     from fruits_job.job import run
 
     args = parse_args(
@@ -199,8 +199,8 @@ def test_errors_file_has_a_header_when_nothing_failed(spark, job_input, tmp_path
 def test_the_tensorflow_reference_agrees_with_the_default_engine(
     spark, job_input, full_run, tmp_path
 ):
-    from fruits_job.cli import parse_args
-    from fruits_job.engines import DEFAULT_ENGINE
+    from fruits_contract.engines import DEFAULT_ENGINE
+    from fruits_job.job import parse as parse_args
     from fruits_job.job import run
 
     info, first_output = full_run

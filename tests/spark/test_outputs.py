@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from fruits_job import outputs
+from fruits_job import writers
 
 NAMES = [f"f{i}" for i in range(4)]
 ODD_LABELS = [
@@ -48,7 +48,7 @@ def _read_csv_folder(folder: Path) -> list[list[str]]:
 def test_csv_reads_back_to_the_rows_and_matches_parquet(spark, tmp_path, labels):
     rows = _rows(labels)
     frame = spark.createDataFrame(rows, "path string, label string, features array<float>")
-    outputs.write_table(frame.repartition(3), str(tmp_path / "t"), ("features", NAMES))
+    writers.write_table(frame.repartition(3), str(tmp_path / "t"), ("features", NAMES))
 
     written = _read_csv_folder(tmp_path / "t" / "csv")
     # Read back, every text field is as written and every number is the float32 stored.
@@ -66,8 +66,8 @@ def test_csv_reads_back_to_the_rows_and_matches_parquet(spark, tmp_path, labels)
 def test_numbers_are_printed_as_sparks_csv_writer_prints_them(spark, tmp_path):
     rows = _rows(["A", "B", "C"])
     frame = spark.createDataFrame(rows, "path string, label string, features array<float>")
-    outputs.write_table(frame.coalesce(1), str(tmp_path / "lines"), ("features", NAMES))
-    outputs.expand_array(frame, "features", NAMES).coalesce(1).write.option("header", True).csv(
+    writers.write_table(frame.coalesce(1), str(tmp_path / "lines"), ("features", NAMES))
+    writers.expand_array(frame, "features", NAMES).coalesce(1).write.option("header", True).csv(
         str(tmp_path / "spark")
     )
 

@@ -32,7 +32,8 @@ MISSING = "/nonexistent/libopenblas.so.0"
 
 def _features(paths: list[Path], images: list) -> pa.Table:
     """Real MobileNetV2 features, computed in this process by the job's default engine."""
-    from fruits_job.engines import DEFAULT_ENGINE, build_engine, prepare_model
+    from fruits_contract.engines import DEFAULT_ENGINE
+    from fruits_job.engines import build_engine, prepare_model
     from fruits_job.preprocess import to_model_input
 
     engine = build_engine(

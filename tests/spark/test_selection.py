@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from fruits_job.modes import MODES
+from fruits_contract.modes import MODES
 from fruits_job.selection import ListedFile, round_robin, select_images
 from tests.conftest import SAMPLE
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from fruits_features.config import PipelineConfig, SettingsGroup
-    from fruits_features.plan import RunSpec
-    from fruits_features.report import ComputeSection
+from fruits_features.compute.facts import ComputeFacts
+from fruits_features.config import PipelineConfig, SettingsGroup
+from fruits_features.plan import RunPlan
 
 
 @dataclass(frozen=True)
@@ -31,14 +30,14 @@ class ComputeBackend(Protocol):
     name: str
     settings: type[SettingsGroup]
 
-    def plan_section(self, config: PipelineConfig, run: RunSpec) -> dict[str, Any]:
-        """What the backend adds to the run plan (pure; JSON values)."""
+    def plan_section(self, config: PipelineConfig, plan: RunPlan) -> dict[str, Any]:
+        """What the backend adds to the run plan (pure; JSON values; keys it owns)."""
         ...
 
     def segment(self, plan: Any) -> Segment:
         """Its tasks, created inside the DAG's context; ``plan`` is check_inputs' output."""
         ...
 
-    def report_section(self, plan: Mapping[str, Any], **inputs: Any) -> ComputeSection | None:
+    def report_section(self, plan: RunPlan, **inputs: Any) -> ComputeFacts | None:
         """What the run report shows about the compute, or None."""
         ...

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from fruits_features.report.section import ComputeSection, Value
-from fruits_features.report.text import duration_text, integer, when
+from fruits_features.compute.facts import ComputeFacts, Fact
 
 # Estimate only: approximate on-demand list prices (USD per instance-hour) in eu-west-1
 # (Ireland), Linux, EC2 price + the EMR uplift for the same type. They leave out EBS
@@ -125,42 +124,42 @@ def cost_section(
     emr: EmrRunInfo,
     hourly_prices_usd: Mapping[str, float] | None = None,
     now: datetime | None = None,
-) -> ComputeSection:
-    """The report's section on the cluster: its life, instances and estimated cost."""
+) -> ComputeFacts:
+    """What the report shows of the cluster: its life, instances and estimated cost."""
     prices = DEFAULT_HOURLY_PRICES_USD if hourly_prices_usd is None else hourly_prices_usd
     cost = estimate_cost(emr, prices, now=now)
     rows = []
     for group in emr.instance_groups:
         price = prices.get(group.instance_type)
+        unknown = Fact("unknown")
         rows.append(
             (
-                Value(group.role),
-                Value(group.instance_type, "code"),
-                Value(integer(group.count)),
-                Value("unknown" if price is None else f"${price:,.3f}"),
-                Value("unknown" if price is None else f"${group.count * price:,.3f}"),
+                Fact(group.role),
+                Fact(group.instance_type, "id"),
+                Fact(group.count, "count"),
+                unknown if price is None else Fact(price, "usd"),
+                unknown if price is None else Fact(group.count * price, "usd"),
             )
         )
     total = (
-        Value(f"${cost.total_usd:,.2f}", "strong")
+        Fact(cost.total_usd, "total_usd")
         if cost.total_usd is not None
-        else Value("unknown: no price for " + ", ".join(cost.missing_prices), "warn")
+        else Fact("unknown: no price for " + ", ".join(cost.missing_prices), "missing")
     )
-    running = " (still running when this report was made)" if cost.still_running else ""
-    return ComputeSection(
+    running = "(still running when this report was made)" if cost.still_running else ""
+    return ComputeFacts(
         key="emr",
         title="EMR cluster and cost",
         facts=(
-            ("Cluster id", Value(emr.cluster_id, "code")),
-            ("Created", Value(when(emr.created_at))),
-            ("Terminated", Value(when(emr.terminated_at) + running)),
-            ("Wall time", Value(duration_text(cost.wall_hours * 3600))),
-            ("Instances per hour", Value(f"${cost.hourly_usd:,.3f}")),
+            ("Cluster id", Fact(emr.cluster_id, "id")),
+            ("Created", Fact(emr.created_at, "moment")),
+            ("Terminated", Fact(emr.terminated_at, "moment", running)),
+            ("Wall time", Fact(cost.wall_hours * 3600, "seconds")),
+            ("Instances per hour", Fact(cost.hourly_usd, "usd")),
             ("Estimated cost", total),
         ),
         head=("group", "instance type", "count", "$/hour each", "$/hour"),
         rows=tuple(rows),
-        numeric=(2, 3, 4),
         note=(
             "Estimate: wall time from cluster creation to termination × Σ count × hourly "
             "price (on-demand EC2 + EMR uplift). EBS, S3, data transfer and discounts are "

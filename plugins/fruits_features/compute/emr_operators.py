@@ -84,7 +84,7 @@ class EmrTerminateRunClusterOperator(EmrTerminateJobFlowOperator):
         self.log.info("Cluster %s terminated", self.job_flow_id)
 
 
-def ensure_no_cluster_left(plan: dict[str, Any] | None) -> None:
+def ensure_no_cluster_left(plan_xcom: dict[str, Any] | None) -> None:
     """The run's last word on cost: no cluster tagged with it may still be running.
 
     Runs whatever happened before (create failed, the task was killed, the teardown was
@@ -96,20 +96,23 @@ def ensure_no_cluster_left(plan: dict[str, Any] | None) -> None:
 
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from fruits_features.plan import RunPlan
+
     log = logging.getLogger(__name__)
-    if plan is None:
+    if plan_xcom is None:
         raise AirflowSkipException("check_inputs made no plan: no cluster was started")
-    client = retrying_client(plan["aws_conn_id"], plan["region"])
+    plan = RunPlan.from_xcom(plan_xcom)
+    client = retrying_client(plan.aws_conn_id, plan.region)
     try:
-        left = terminate_run_clusters(client, plan["run_id"])
+        left = terminate_run_clusters(client, plan.run_id)
     except Exception as error:
         raise RuntimeError(
-            f"cannot check that no EMR cluster of run {plan['run_id']} is left running "
-            f"({error}); look for clusters tagged run_id={plan['run_id']} and terminate them"
+            f"cannot check that no EMR cluster of run {plan.run_id} is left running "
+            f"({error}); look for clusters tagged run_id={plan.run_id} and terminate them"
         ) from error
     if left:
         raise RuntimeError(
-            f"cluster(s) {', '.join(left)} of run {plan['run_id']} were still running after "
+            f"cluster(s) {', '.join(left)} of run {plan.run_id} were still running after "
             "the run: terminated now"
         )
-    log.info("No cluster of run %s is left running", plan["run_id"])
+    log.info("No cluster of run %s is left running", plan.run_id)

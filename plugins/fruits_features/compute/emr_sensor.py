@@ -12,6 +12,7 @@ from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
 from airflow.providers.amazon.aws.triggers.emr import EmrStepSensorTrigger
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout
 
+from fruits_features.compute.emr_clusters import ACTIVE_STATES
 from fruits_features.compute.emr_spec import step_log_uri
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ class EmrStepWatchSensor(EmrStepSensor):
         status = cluster.get("Status", {})
         note = ""
         # A step is CANCELLED when its cluster dies first, e.g. on a bootstrap failure.
-        if status.get("State") not in ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"):
+        if status.get("State") not in ACTIVE_STATES:
             change = status.get("StateChangeReason") or {}
             why = " ".join(filter(None, (change.get("Code"), change.get("Message"))))
             note = f" Cluster {status.get('State', '?')}: {why or 'no reason given'}."

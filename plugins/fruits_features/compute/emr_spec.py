@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from fruits_features.compute.emr_settings import EmrSettings
 from fruits_features.job_invocation import JobInvocation
 from fruits_features.s3_layout import (
     BOOTSTRAP_NAME,
@@ -12,9 +13,6 @@ from fruits_features.s3_layout import (
     RunLayout,
     worker_requirements_name,
 )
-
-if TYPE_CHECKING:
-    from fruits_features.compute.emr import EmrSettings
 
 PROJECT_TAG = "fruits-features"
 RUN_ID_TAG = "run_id"

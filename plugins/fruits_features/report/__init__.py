@@ -6,19 +6,18 @@
     python -m fruits_features.report RUN_FOLDER [--out DIR]
 
 Reads a downloaded run output folder (docs/contract.md) with pyarrow and numpy only: no
-Spark, nothing from spark/. A compute backend may add a section (``ComputeSection``).
+Spark, nothing from spark/. ``model.derive`` computes every figure once; the plots, the page
+and report.json read that model. A compute backend may add what it knows of the run
+(``compute.facts.ComputeFacts``).
 """
 
 from fruits_features.report.build import ReportFiles, build_report
 from fruits_features.report.load import RunFolderError
 from fruits_features.report.metrics import components_needed, loo_1nn_accuracy
-from fruits_features.report.section import ComputeSection, Value
 
 __all__ = [
-    "ComputeSection",
     "ReportFiles",
     "RunFolderError",
-    "Value",
     "build_report",
     "components_needed",
     "loo_1nn_accuracy",

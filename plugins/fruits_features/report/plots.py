@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
@@ -15,7 +16,8 @@ from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fruits_features.report.metrics import VARIANCE_TARGETS, components_needed, sample_indices
+from fruits_features.report.metrics import sample_indices
+from fruits_features.report.model import ClassRow, RunReport
 
 DPI = 110
 INK = "#1f2933"
@@ -28,8 +30,6 @@ ACCENT_2 = "#e8590c"
 LEGEND_MAX_CLASSES = 24
 # Points drawn on the map; more only overplot and slow the render.
 MAP_MAX_POINTS = 20000
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-
 _STYLE = {
     "font.family": "DejaVu Sans",
     "font.size": 10,
@@ -46,22 +46,6 @@ _STYLE = {
 }
 
 
-def class_palette() -> list[str]:
-    """20 distinct colours: tab20's saturated half first, then its light half.
-
-    Neighbouring classes in sorted order (e.g. Apple Red 1, Apple Red 2) then get clearly
-    different colours, and light colours are only used past 10 classes.
-    """
-    tab20 = matplotlib.colormaps["tab20"].colors
-    return [matplotlib.colors.to_hex(c) for c in (*tab20[0::2], *tab20[1::2])]
-
-
-def class_style(index: int) -> tuple[str, str]:
-    """(colour, marker) of the class with this index: 20 colours × 8 markers = 160 styles."""
-    palette = class_palette()
-    return palette[index % len(palette)], MARKERS[(index // len(palette)) % len(MARKERS)]
-
-
 def _png(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
     out = io.BytesIO()
@@ -69,7 +53,13 @@ def _png(figure: Figure) -> bytes:
     return out.getvalue()
 
 
-def variance_plot(explained: Sequence[float], cumulative: Sequence[float]) -> bytes:
+def variance_plot(
+    explained: Sequence[float],
+    cumulative: Sequence[float],
+    targets: Sequence[tuple[float, int | None]],
+) -> bytes:
+    """Each component's share and the cumulative share; ``targets``: (share, components
+    needed to reach it or None)."""
     with matplotlib.rc_context(_STYLE):
         k = len(explained)
         figure = Figure(figsize=(7.4, 4.2))
@@ -92,9 +82,8 @@ def variance_plot(explained: Sequence[float], cumulative: Sequence[float]) -> by
             markersize=3.5,
             label="cumulative",
         )
-        for target in VARIANCE_TARGETS:
+        for target, needed in targets:
             ax.axhline(target, color="#9aa5b1", linewidth=0.8, linestyle="--", zorder=0)
-            needed = components_needed(cumulative, target)
             text = f"{target:.0%}: " + (f"{needed} comp." if needed else f"not reached, K={k}")
             ax.text(
                 1.005,
@@ -130,12 +119,12 @@ def variance_plot(explained: Sequence[float], cumulative: Sequence[float]) -> by
         return _png(figure)
 
 
-def pca_map(vectors: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> bytes:
+def pca_map(vectors: np.ndarray, labels: np.ndarray, classes: Sequence[ClassRow]) -> bytes:
     """Images on the first two principal components, one colour/marker per class.
 
-    ``classes`` fixes the class numbering shared with the report's per-class table.
+    ``classes`` fixes the class numbering and style shared with the per-class table.
     """
-    index_of = {name: i for i, name in enumerate(classes)}
+    index_of = {row.label: i for i, row in enumerate(classes)}
     keep = sample_indices(len(vectors), MAP_MAX_POINTS, seed=7)
     xy = vectors[keep, :2]
     if xy.shape[1] < 2:  # K=1: spread along one axis only
@@ -147,20 +136,19 @@ def pca_map(vectors: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> 
     with matplotlib.rc_context(_STYLE):
         figure = Figure(figsize=(12.5 if with_legend else 11, 7.5))
         ax = figure.add_subplot()
-        for code, name in enumerate(classes):
+        for code, row in enumerate(classes):
             points = xy[codes == code]
             if not len(points):
                 continue
-            colour, marker = class_style(code)
             ax.scatter(
                 points[:, 0],
                 points[:, 1],
                 s=size,
-                c=colour,
-                marker=marker,
+                c=row.colour,
+                marker=row.marker,
                 alpha=0.8,
                 linewidths=0,
-                label=f"{code + 1}  {name}",
+                label=f"{row.number}  {row.label}",
             )
         halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
         for code in np.unique(codes):
@@ -210,3 +198,25 @@ def stage_plot(stages: Mapping[str, Mapping[str, float]]) -> bytes:
         ax.grid(axis="x", color=GRID, linewidth=0.8)
         ax.set_axisbelow(True)
         return _png(figure)
+
+
+@dataclass(frozen=True)
+class Figures:
+    variance: bytes | None
+    pca_map: bytes | None
+    stages: bytes | None
+
+
+def figures(report: RunReport) -> Figures:
+    """The report's figures; None for what a run has nothing to plot of."""
+    run = report.run
+    show_map = run.pca is not None and run.pca.shape[1] >= 1
+    return Figures(
+        variance=(
+            variance_plot(run.explained, run.cumulative, report.variance_rows)
+            if run.explained
+            else None
+        ),
+        pca_map=pca_map(run.pca, run.pca_labels, report.classes) if show_map else None,
+        stages=stage_plot(run.stages) if run.stages else None,
+    )

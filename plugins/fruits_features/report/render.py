@@ -9,41 +9,28 @@ from __future__ import annotations
 
 import base64
 from collections import namedtuple
-from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from fruits_features.report.load import RunData
-from fruits_features.report.metrics import VARIANCE_TARGETS, NeighbourScore, components_needed
-from fruits_features.report.plots import LEGEND_MAX_CLASSES, class_style
-from fruits_features.report.section import ComputeSection
+from fruits_features.compute.facts import ComputeFacts, Fact
+from fruits_features.report.model import RunReport
+from fruits_features.report.plots import LEGEND_MAX_CLASSES, Figures
+from fruits_features.report.style import MARKER_GLYPHS
 from fruits_features.report.text import duration_text, integer, percent, when
-from fruits_features.report.verdicts import (
-    DOMINANT_PC1_SHARE,
-    KNN_GOOD,
-    consistency_problems,
-    pc1_share,
-    quality_verdict,
-    status_of,
-)
+from fruits_features.report.verdicts import DOMINANT_PC1_SHARE, KNN_GOOD
 
-MARKER_GLYPHS = {"o": "●", "s": "■", "^": "▲", "D": "◆", "v": "▼", "P": "✚", "X": "✖", "*": "★"}
 # Longer tables scroll inside their section instead of pushing the rest down the page.
 SCROLL_ROWS = 25
 
 Tone = namedtuple("Tone", "tone text")
 Verdict = namedtuple("Verdict", "tone word")
-ClassRow = namedtuple("ClassRow", "number colour glyph label selected failed")
-
-
-@dataclass(frozen=True)
-class Figures:
-    variance: bytes | None
-    pca_map: bytes | None
-    stages: bytes | None
+ClassLine = namedtuple("ClassLine", "number colour glyph label selected failed")
+# A compute fact as the page shows it: text, and a style ("", code, strong, warn).
+Shown = namedtuple("Shown", "text style")
+ShownSection = namedtuple("ShownSection", "key title facts head rows numeric note")
+NUMERIC_KINDS = ("count", "usd", "total_usd", "seconds")
 
 
 @cache
@@ -62,38 +49,49 @@ def _data_uri(png: bytes | None) -> str | None:
     return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def render_html(
-    run: RunData,
-    figures: Figures,
-    score: NeighbourScore | None,
-    generated_at: datetime,
-    compute: ComputeSection | None = None,
-) -> str:
-    counts = run.counts
-    pc1 = pc1_share(run)
-    classes = []
-    for index, (label, (selected, failed)) in enumerate(run.per_class.items()):
-        colour, marker = class_style(index)
-        classes.append(ClassRow(index + 1, colour, MARKER_GLYPHS[marker], label, selected, failed))
-    overall = [
-        ("files listed", counts.get("files_listed")),
-        # Runs before the skipped-files list counted only the files that were not images.
-        ("files skipped", counts.get("skipped_files", counts.get("non_image_files"))),
-        ("images selected", counts.get("images_selected")),
-        ("images with features", counts.get("features")),
-        *(
-            # Runs before the feature store computed every feature.
-            [
-                ("of which computed by this run", counts["features_computed"]),
-                ("of which reused from the feature store", counts["features_reused"]),
-            ]
-            if "features_reused" in counts
-            else []
-        ),
-        ("errors", counts.get("errors")),
-        ("classes", len(run.per_class)),
-        ("feature rows in features/parquet", run.feature_rows),
-        ("rows in pca/parquet", None if run.pca is None else len(run.pca)),
+def shown(fact: Fact) -> Shown:
+    """How the page writes a compute fact."""
+    value, kind = fact.value, fact.kind
+    if kind == "id":
+        text, style = str(value), "code"
+    elif kind == "count":
+        text, style = integer(value), ""
+    elif kind in ("usd", "total_usd"):
+        digits = 2 if kind == "total_usd" else 3
+        text, style = f"${value:,.{digits}f}", "strong" if kind == "total_usd" else ""
+    elif kind == "seconds":
+        text, style = duration_text(value), ""
+    elif kind == "moment":
+        text, style = when(value), ""
+    else:
+        text, style = str(value), "warn" if kind == "missing" else ""
+    return Shown(f"{text} {fact.note}" if fact.note else text, style)
+
+
+def _section(compute: ComputeFacts | None) -> ShownSection | None:
+    if compute is None:
+        return None
+    numeric = tuple(
+        i
+        for i in range(len(compute.head))
+        if any(row[i].kind in NUMERIC_KINDS for row in compute.rows)
+    )
+    return ShownSection(
+        key=compute.key,
+        title=compute.title,
+        facts=[(label, shown(fact)) for label, fact in compute.facts],
+        head=compute.head,
+        rows=[[shown(fact) for fact in row] for row in compute.rows],
+        numeric=numeric,
+        note=compute.note,
+    )
+
+
+def render_html(report: RunReport, figures: Figures) -> str:
+    run = report.run
+    classes = [
+        ClassLine(c.number, c.colour, MARKER_GLYPHS[c.marker], c.label, c.selected, c.failed)
+        for c in report.classes
     ]
     return (
         _environment()
@@ -101,26 +99,26 @@ def render_html(
         .render(
             run=run,
             info=run.info,
-            counts=counts,
-            errors=counts.get("errors", len(run.errors)),
-            status=Tone(*status_of(run)),
-            problems=consistency_problems(run),
-            score=score,
-            quality=Verdict(*quality_verdict(score, pc1)),
-            pc1=pc1,
+            counts=run.counts,
+            errors=run.counts.get("errors", len(run.errors)),
+            status=Tone(*report.status),
+            problems=report.problems,
+            score=report.score,
+            quality=Verdict(*report.quality),
+            pc1=report.pc1,
             figures={
                 "variance": _data_uri(figures.variance),
                 "pca_map": _data_uri(figures.pca_map),
                 "stages": _data_uri(figures.stages),
             },
-            variance_rows=[(t, components_needed(run.cumulative, t)) for t in VARIANCE_TARGETS],
+            variance_rows=report.variance_rows,
             classes=classes,
-            overall=overall,
+            overall=report.overall,
             stages=run.stages,
             weights=run.info.get("weights") or {},
             versions=run.info.get("versions") or {},
-            compute=compute,
-            generated_at=generated_at,
+            compute=_section(report.compute),
+            generated_at=report.generated_at,
             knn_good=KNN_GOOD,
             dominant_pc1=DOMINANT_PC1_SHARE,
             legend_max_classes=LEGEND_MAX_CLASSES,

@@ -9,7 +9,7 @@ import pytest
 from croniter import croniter
 
 from fruits_features.config import RunDefaults
-from fruits_features.params import PARAM_NAMES
+from fruits_features.run_params import PARAM_NAMES
 from fruits_features.s3_layout import run_key
 from tests.airflow.conftest import BUCKET
 from tests.airflow.scheduler.stack import TERMINAL

@@ -13,10 +13,10 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from fruits_features.config import config_at_parse_time
-from fruits_features.engines import DEFAULT_ENGINE
-from fruits_features.modes import MODES
+from fruits_contract.engines import DEFAULT_ENGINE
+from fruits_contract.modes import MODES
 from fruits_features.params import dag_params
+from fruits_features.settings import config_at_parse_time
 from tests.airflow.scheduler.stack import DAG_ID
 from tests.airflow.scheduler.trigger_form import TriggerForm, browser_page
 from tests.conftest import REPO

@@ -1,69 +1,22 @@
-"""Input checks (on S3 key listings) and output validation (on a downloaded run folder). Pure."""
+"""Whether a run's outputs hold what the contract and the plan promise: a downloaded run
+folder checked against docs/contract.md (fruits_contract.outputs), every problem listed."""
 
 from __future__ import annotations
 
 import csv
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fruits_features import output_layout as layout
-from fruits_features.config import PipelineConfig
-from fruits_features.input_rule import classify
-from fruits_features.modes import MODES
-from fruits_features.output_layout import FEATURE_DIM, RunFolder
-from fruits_features.s3_layout import training_relative
-
-
-class InputCheckError(ValueError):
-    """The input data cannot make a run of the requested mode."""
+from fruits_contract import outputs as layout
+from fruits_contract.engines import FEATURE_DIM
+from fruits_features.output_layout import RunFolder
 
 
 class OutputValidationError(ValueError):
     """A run's output folder breaks the contract; the message lists every problem found."""
-
-
-@dataclass(frozen=True)
-class InputSummary:
-    images: int
-    classes: dict[str, int] = field(default_factory=dict)
-    # The files the run will not process: (key, label, bytes, reason), by the input rule.
-    skipped: list[tuple[str, str, int, str]] = field(default_factory=list)
-
-
-def summarize_inputs(
-    objects: Iterable[Mapping[str, Any]], config: PipelineConfig, mode: str
-) -> InputSummary:
-    """The images a mode can select among listed S3 objects, and the files the run skips."""
-    per_class: Counter[str] = Counter()
-    skipped = []
-    for obj in objects:
-        key = obj["Key"]
-        relative = training_relative(key, config.storage.input_prefix)
-        if relative is None:
-            continue
-        label, reason = classify(relative)
-        if reason is not None:
-            skipped.append((key, label or "", int(obj.get("Size", 0)), reason))
-        elif MODES[mode].selects(label):
-            per_class[label] += 1
-    return InputSummary(
-        images=sum(per_class.values()),
-        classes=dict(sorted(per_class.items())),
-        skipped=sorted(skipped),
-    )
-
-
-def too_few_images(images: int, k: int) -> str | None:
-    """What the job refuses before building a model, in its words (spark/fruits_job/job.py)."""
-    if images < 2:
-        return f"a PCA needs at least 2 images; this run would process {images}"
-    if k > images:
-        return f"--pca-components {k} is more than the {images} images this run would process"
-    return None
 
 
 @dataclass(frozen=True)
@@ -95,6 +48,17 @@ class OutputReport:
             f"K {self.pca_components}, variance kept {self.variance_kept:.1%}, "
             f"{rate} images/s over {self.duration_seconds:.0f} s"
         )
+
+    def as_xcom(self) -> dict[str, Any]:
+        """What publish_pca adds to the asset event."""
+        return {
+            "images": self.images_selected,
+            "errors": self.errors,
+            "features": self.features,
+            "variance_kept": self.variance_kept,
+            "images_per_second": self.images_per_second,
+            "duration_seconds": self.duration_seconds,
+        }
 
 
 def parquet_vector_stats(parts: list[Path], column: str) -> tuple[int, set[int], int]:
@@ -199,6 +163,139 @@ def _csv_problems(
     return [f"{name}/csv: {rows} rows, header widths {widths}, {len(header)} wanted"]
 
 
+@dataclass(frozen=True)
+class Counts:
+    """What model_info.json says the run holds."""
+
+    selected: int
+    features: int
+    errors: int
+    skipped: int
+    k: int
+
+    @classmethod
+    def of(cls, info: dict[str, Any]) -> Counts:
+        counts = info.get("counts") or {}
+        try:
+            return cls(
+                selected=int(counts["images_selected"]),
+                features=int(counts["features"]),
+                errors=int(counts["errors"]),
+                skipped=int(counts.get("skipped_files", 0)),
+                k=int(info["pca_components"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise OutputValidationError(f"model_info.json lacks a count: {error!r}") from None
+
+
+def _model_info_problems(info: dict[str, Any], counts: Counts, expected: Expected) -> list[str]:
+    """model_info against the request and against itself."""
+    problems = []
+    k, selected = counts.k, counts.selected
+    if info.get("mode") != expected.mode:
+        problems.append(f"mode {info.get('mode')!r} != requested {expected.mode!r}")
+    if k != expected.pca_components:
+        problems.append(f"pca_components {k} != requested {expected.pca_components}")
+    if expected.run_id is not None and info.get("run_id") != expected.run_id:
+        problems.append(f"run_id {info.get('run_id')!r} != {expected.run_id!r}")
+    if expected.images_selected is not None and selected != expected.images_selected:
+        problems.append(f"images_selected {selected} != planned {expected.images_selected}")
+    if expected.skipped_files is not None and counts.skipped != expected.skipped_files:
+        problems.append(f"skipped_files {counts.skipped} != {expected.skipped_files} found on S3")
+    if info.get("feature_dim") != FEATURE_DIM:
+        problems.append(f"feature_dim {info.get('feature_dim')!r} != {FEATURE_DIM}")
+    if counts.features != selected - counts.errors:
+        problems.append(
+            f"counts.features {counts.features} != images_selected {selected} - errors "
+            f"{counts.errors}"
+        )
+    if counts.features < 1:
+        problems.append("no image was processed")
+    return problems + _variance_problems(info, k)
+
+
+def _variance_problems(info: dict[str, Any], k: int) -> list[str]:
+    problems = []
+    explained = info.get("explained_variance") or []
+    cumulative = info.get("cumulative_variance") or []
+    if len(explained) != k or len(cumulative) != k:
+        problems.append(
+            f"{len(explained)} explained / {len(cumulative)} cumulative variances for K={k}"
+        )
+    variance_kept = float(info.get("variance_kept") or 0.0)
+    if cumulative and not math.isclose(variance_kept, float(cumulative[-1]), abs_tol=1e-6):
+        problems.append(f"variance_kept {variance_kept} != last cumulative {cumulative[-1]}")
+    if not 0.0 < variance_kept <= 1.0 + 1e-6:
+        problems.append(f"variance_kept {variance_kept} outside (0, 1]")
+    return problems
+
+
+def _pca_problems(folder: RunFolder, counts: Counts) -> list[str]:
+    problems = []
+    parquet = folder.parts(layout.PCA, layout.PARQUET)
+    rows, lengths, nulls = parquet_vector_stats(parquet, layout.VECTOR_COLUMN[layout.PCA])
+    if rows != counts.features:
+        problems.append(f"pca/parquet has {rows} rows, counts.features is {counts.features}")
+    if nulls or (rows and lengths != {counts.k}):
+        problems.append(f"PCA vector sizes {sorted(lengths)} ({nulls} null), expected {counts.k}")
+    rows, headers, unreadable = csv_rows(folder.parts(layout.PCA, layout.CSV))
+    problems += [f"{layout.PCA}/csv: {p}" for p in unreadable]
+    header = layout.pca_columns(counts.k)
+    return problems + _csv_problems(layout.PCA, rows, headers, header, counts.features)
+
+
+def _metadata_problems(folder: RunFolder, counts: Counts) -> list[str]:
+    problems = []
+    statuses = parquet_value_counts(folder.parts(layout.METADATA, layout.PARQUET), "status")
+    if sum(statuses.values()) != counts.selected or statuses.get("error", 0) != counts.errors:
+        problems.append(f"metadata/parquet statuses {dict(statuses)} vs {counts.selected} selected")
+    rows, _, unreadable = csv_rows(folder.parts(layout.METADATA, layout.CSV))
+    problems += [f"metadata/csv: {p}" for p in unreadable]
+    if rows != counts.selected:
+        problems.append(f"metadata/csv has {rows} rows for {counts.selected} images selected")
+    return problems
+
+
+def _file_problems(folder: RunFolder, counts: Counts) -> list[str]:
+    """errors.csv, skipped.csv and variance.csv against the counts."""
+    problems = []
+    for path, name, columns, count, what in (
+        (folder.errors_csv, layout.ERRORS_CSV, layout.ERROR_COLUMNS, counts.errors, "errors"),
+        (
+            folder.skipped_csv,
+            layout.SKIPPED_CSV,
+            layout.SKIPPED_COLUMNS,
+            counts.skipped,
+            "skipped",
+        ),
+    ):
+        if not path.is_file():
+            problems.append(f"{name} missing")
+            continue
+        rows, headers, unreadable = csv_rows([path])
+        problems += [f"{name}: {p}" for p in unreadable]
+        if rows != count:
+            problems.append(f"{name} has {rows} rows, model_info counts {count} {what}")
+        if headers and tuple(headers[0]) != columns:
+            problems.append(f"{name} header {headers[0]}")
+    variance = csv_rows([folder.variance_csv]) if folder.variance_csv.is_file() else None
+    if variance is None or variance[0] != counts.k or variance[2]:
+        problems.append(f"{layout.VARIANCE_CSV} missing, unreadable or not {counts.k} rows")
+    return problems
+
+
+def _format_problems(folder: RunFolder, counts: Counts, check_features: bool) -> list[str]:
+    """Every data set with rows, in every output format: part files present."""
+    rows = {layout.FEATURES: counts.features, layout.PCA: counts.features}
+    names = [name for name in layout.DATASETS if check_features or name != layout.FEATURES]
+    return [
+        f"{name}/{fmt}: no part file"
+        for name in names
+        for fmt in layout.FORMATS
+        if rows.get(name, counts.selected) and not folder.parts(name, fmt)
+    ]
+
+
 def validate_output_folder(
     path: Path,
     expected: Expected,
@@ -221,97 +318,24 @@ def validate_output_folder(
         raise OutputValidationError(
             "; ".join([*problems, f"model_info.json unreadable: {error}"])
         ) from None
-
-    counts = info.get("counts") or {}
-    try:
-        selected = int(counts["images_selected"])
-        n_features = int(counts["features"])
-        n_errors = int(counts["errors"])
-        n_skipped = int(counts.get("skipped_files", 0))
-        k = int(info["pca_components"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise OutputValidationError(f"model_info.json lacks a count: {error!r}") from None
-
-    # model_info against the request and against itself.
-    if info.get("mode") != expected.mode:
-        problems.append(f"mode {info.get('mode')!r} != requested {expected.mode!r}")
-    if k != expected.pca_components:
-        problems.append(f"pca_components {k} != requested {expected.pca_components}")
-    if expected.run_id is not None and info.get("run_id") != expected.run_id:
-        problems.append(f"run_id {info.get('run_id')!r} != {expected.run_id!r}")
-    if expected.images_selected is not None and selected != expected.images_selected:
-        problems.append(f"images_selected {selected} != planned {expected.images_selected}")
-    if expected.skipped_files is not None and n_skipped != expected.skipped_files:
-        problems.append(f"skipped_files {n_skipped} != {expected.skipped_files} found on S3")
-    if info.get("feature_dim") != FEATURE_DIM:
-        problems.append(f"feature_dim {info.get('feature_dim')!r} != {FEATURE_DIM}")
-    if n_features != selected - n_errors:
-        problems.append(
-            f"counts.features {n_features} != images_selected {selected} - errors {n_errors}"
-        )
-    if n_features < 1:
-        problems.append("no image was processed")
-    explained = info.get("explained_variance") or []
-    cumulative = info.get("cumulative_variance") or []
-    if len(explained) != k or len(cumulative) != k:
-        problems.append(
-            f"{len(explained)} explained / {len(cumulative)} cumulative variances for K={k}"
-        )
-    variance_kept = float(info.get("variance_kept") or 0.0)
-    if cumulative and not math.isclose(variance_kept, float(cumulative[-1]), abs_tol=1e-6):
-        problems.append(f"variance_kept {variance_kept} != last cumulative {cumulative[-1]}")
-    if not 0.0 < variance_kept <= 1.0 + 1e-6:
-        problems.append(f"variance_kept {variance_kept} outside (0, 1]")
-
-    # Data sets against the counts.
-    if not check_features:
-        seen = None
-    else:
+    counts = Counts.of(info)
+    problems += _model_info_problems(info, counts, expected)
+    if check_features:
         seen = features if features is not None else features_in_folder(folder)
-    problems += _feature_problems(seen, n_features) if seen is not None else []
-    rows, lengths, nulls = parquet_vector_stats(
-        folder.parts(layout.PCA, layout.PARQUET), layout.VECTOR_COLUMN[layout.PCA]
-    )
-    if rows != n_features:
-        problems.append(f"pca/parquet has {rows} rows, counts.features is {n_features}")
-    if nulls or (rows and lengths != {k}):
-        problems.append(f"PCA vector sizes {sorted(lengths)} ({nulls} null), expected {k}")
-    rows, headers, unreadable = csv_rows(folder.parts(layout.PCA, layout.CSV))
-    problems += [f"{layout.PCA}/csv: {p}" for p in unreadable]
-    problems += _csv_problems(layout.PCA, rows, headers, layout.pca_columns(k), n_features)
-    statuses = parquet_value_counts(folder.parts(layout.METADATA, layout.PARQUET), "status")
-    if sum(statuses.values()) != selected or statuses.get("error", 0) != n_errors:
-        problems.append(f"metadata/parquet statuses {dict(statuses)} vs {selected} selected")
-    rows, _, unreadable = csv_rows(folder.parts(layout.METADATA, layout.CSV))
-    problems += [f"metadata/csv: {p}" for p in unreadable]
-    if rows != selected:
-        problems.append(f"metadata/csv has {rows} rows for {selected} images selected")
-    for path, name, columns, count, what in (
-        (folder.errors_csv, layout.ERRORS_CSV, layout.ERROR_COLUMNS, n_errors, "errors"),
-        (folder.skipped_csv, layout.SKIPPED_CSV, layout.SKIPPED_COLUMNS, n_skipped, "skipped"),
-    ):
-        if not path.is_file():
-            problems.append(f"{name} missing")
-            continue
-        rows, headers, unreadable = csv_rows([path])
-        problems += [f"{name}: {p}" for p in unreadable]
-        if rows != count:
-            problems.append(f"{name} has {rows} rows, model_info counts {count} {what}")
-        if headers and tuple(headers[0]) != columns:
-            problems.append(f"{name} header {headers[0]}")
-    variance = csv_rows([folder.variance_csv]) if folder.variance_csv.is_file() else None
-    if variance is None or variance[0] != k or variance[2]:
-        problems.append(f"{layout.VARIANCE_CSV} missing, unreadable or not {k} rows")
-
+        problems += _feature_problems(seen, counts.features)
+    problems += _pca_problems(folder, counts)
+    problems += _metadata_problems(folder, counts)
+    problems += _format_problems(folder, counts, check_features and features is None)
+    problems += _file_problems(folder, counts)
     if problems:
         raise OutputValidationError("; ".join(problems))
     duration = float(info.get("duration_seconds") or 0.0)
     return OutputReport(
-        images_selected=selected,
-        features=n_features,
-        errors=n_errors,
-        pca_components=k,
-        variance_kept=variance_kept,
+        images_selected=counts.selected,
+        features=counts.features,
+        errors=counts.errors,
+        pca_components=counts.k,
+        variance_kept=float(info.get("variance_kept") or 0.0),
         duration_seconds=duration,
-        images_per_second=selected / duration if duration > 0 else None,
+        images_per_second=counts.selected / duration if duration > 0 else None,
     )

@@ -10,9 +10,8 @@ real ``_photo.jpg``), and Hadoop paths cannot hold a ``:`` in a name on a local 
 files are reported, not processed: the job reads the bank in place on EMR, where a staged,
 renamed copy would not exist, and a run must give the same result on every backend.
 
-The Spark job applies the same rule to its own listing (spark/fruits_job/input_rule.py; the
-two sides share nothing at import time and a test holds them equal); here it lets
-check_inputs report such files before any compute.
+The Airflow side applies it to its S3 listing, so check_inputs reports such files before any
+compute; the job applies it to its own listing.
 """
 
 from __future__ import annotations

@@ -1,0 +1,215 @@
+"""The job's command line: one definition that builds the arguments (the DAG's step, the local
+backend, tests, benchmarks) and parses them (the job).
+
+Each field of ``JobRequest`` is one option: its flag, how its text is read and checked, and its
+help. ``to_argv`` writes a request as arguments, ``JobRequest.from_argv`` reads them back, so a
+flag renamed on one side cannot be missed by the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from typing import Any, NoReturn
+
+from fruits_contract.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
+from fruits_contract.modes import MODES
+
+JOB_NAME = "process_fruits_data"
+# How the job's own error line starts: the last line of a failed run's log.
+ERROR_PREFIX = f"{JOB_NAME}: error:"
+
+
+class JobRequestError(ValueError):
+    """Arguments the job cannot run with; the message says which and why."""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _components(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= FEATURE_DIM:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {FEATURE_DIM}, got {value}")
+    return value
+
+
+def _image_size(text: str) -> int:
+    value = int(text)
+    if not 32 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be between 32 and 1024 pixels, got {value}")
+    return value
+
+
+def option(
+    flag: str,
+    help: str,
+    *,
+    default: Any = MISSING,
+    read: Callable[[str], Any] = str,
+    choices: Sequence[str] | None = None,
+    metavar: str | None = None,
+    always: bool = False,
+) -> Any:
+    """A field of JobRequest: its command-line flag, how its text is read, its help.
+
+    ``always``: written by ``to_argv`` even at its default (what the job records is then
+    visible in the step's arguments); other options only when they differ from it.
+    """
+    meta = {"flag": flag, "help": help, "read": read, "choices": choices, "metavar": metavar}
+    return field(default=default, metadata={**meta, "always": always})
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRequest:
+    """What one run of the job does: where it reads and writes, and with which parameters.
+
+    Fields are in the order ``to_argv`` writes them.
+    """
+
+    input_uri: str = option("--input", "folder holding Training/<class>/<image>")
+    output_uri: str = option("--output", "this run's output prefix (must be new)")
+    mode: str = option(
+        "--mode", "; ".join(mode.label for mode in MODES.values()), choices=tuple(MODES)
+    )
+    pca_components: int = option(
+        "--pca-components", "components kept", default=50, read=_components, metavar="K",
+        always=True,
+    )  # fmt: skip
+    weights_uri: str = option("--weights", "MobileNetV2 no-top .weights.h5 file")
+    run_id: str | None = option(
+        "--run-id", "recorded in model_info (default: UTC time)", default=None
+    )
+    engine: str = option(
+        "--engine",
+        "tensorflow is the reference; the others run a graph converted from it",
+        default=DEFAULT_ENGINE,
+        choices=tuple(ENGINES),
+        always=True,
+    )
+    limit: int | None = option("--limit", "at most N images", default=None, read=_positive)
+    partitions: int | None = option(
+        "--partitions",
+        "feature-stage tasks (default: a multiple of Spark's default parallelism)",
+        default=None,
+        read=_positive,
+    )
+    image_size: int = option(
+        "--image-size", "model input size", default=224, read=_image_size, metavar="PX"
+    )
+    # Small batches keep activations in cache: 16 beat 64 by ~10% for every engine here.
+    batch_size: int = option("--batch-size", "images per inference", default=16, read=_positive)
+    # Where the job's input and output really live, when it runs on a copy: the outputs
+    # name these (the local backend stages the S3 bank on disk).
+    input_as: str | None = option(
+        "--input-as",
+        "where --input's files really live (the job reads a copy): outputs name these",
+        default=None,
+        metavar="URI",
+    )
+    output_as: str | None = option(
+        "--output-as",
+        "where the outputs will be published (the job writes a copy): messages name it",
+        default=None,
+        metavar="URI",
+    )
+    weights_as: str | None = option(
+        "--weights-as",
+        "where --weights really lives (the job reads a copy): model_info names it",
+        default=None,
+        metavar="URI",
+    )
+    # Files the job's Spark listing cannot see (hidden-looking names), found by the DAG.
+    also_skipped: str | None = option(
+        "--also-skipped",
+        "CSV (path,label,bytes,reason) of files Spark cannot list (hidden-looking names) "
+        "that the caller found: reported with the run's skipped files",
+        default=None,
+        metavar="URI",
+    )
+    # Features of unchanged images are reused from there; recompute refreshes every one.
+    feature_store: str | None = option(
+        "--feature-store",
+        "reuse the features stored there for unchanged images, and store the new ones",
+        default=None,
+        metavar="URI",
+    )
+    recompute: bool = option(
+        "--recompute",
+        "with --feature-store: compute every image and store it again (refresh)",
+        default=False,
+    )
+
+    def __post_init__(self) -> None:
+        if self.recompute and not self.feature_store:
+            raise JobRequestError("--recompute refreshes a feature store: it needs --feature-store")
+
+    def to_argv(self) -> list[str]:
+        """The job's arguments (after its entry point)."""
+        argv: list[str] = []
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if spec.type == "bool":
+                argv += [spec.metadata["flag"]] if value else []
+            elif spec.default is MISSING or spec.metadata["always"] or value != spec.default:
+                argv += [spec.metadata["flag"], str(value)]
+        return argv
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str]) -> JobRequest:
+        """Parse the job's arguments; JobRequestError names what is wrong."""
+        namespace = _parser().parse_args(list(argv))
+        return cls(**vars(namespace))
+
+    def moved(self, **locations: str | None) -> JobRequest:
+        """The same run reading and writing elsewhere (e.g. a local staging copy)."""
+        return replace(self, **locations)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise JobRequestError(message)
+
+
+def _add(parser: argparse.ArgumentParser, spec: Field) -> None:
+    meta = spec.metadata
+    if spec.type == "bool":
+        parser.add_argument(meta["flag"], dest=spec.name, action="store_true", help=meta["help"])
+        return
+    extra: dict[str, Any] = {"required": True} if spec.default is MISSING else {}
+    if spec.default is not MISSING:
+        extra["default"] = spec.default
+    parser.add_argument(
+        meta["flag"],
+        dest=spec.name,
+        type=meta["read"],
+        choices=meta["choices"],
+        metavar=meta["metavar"],
+        help=meta["help"],
+        **extra,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=JOB_NAME,
+        description="MobileNetV2 features + PCA over Fruits-360 images (docs/contract.md).",
+    )
+    for spec in fields(JobRequest):
+        _add(parser, spec)
+    return parser
+
+
+def too_few_images(images: int, k: int) -> str | None:
+    """Why a run of ``images`` images cannot make a K-component PCA, or None when it can: what
+    the job refuses before building a model, and check_inputs before starting a cluster."""
+    if images < 2:
+        return f"a PCA needs at least 2 images; this run would process {images}"
+    if k > images:
+        return f"--pca-components {k} is more than the {images} images this run would process"
+    return None

@@ -1,0 +1,84 @@
+"""A run's outputs under the job's ``--output``: folder and file names, columns, and the CSV
+dialect every CSV file is written in (docs/contract.md).
+
+The job writes what is named here; the Airflow side validates, reports and summarises it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+from fruits_contract.engines import FEATURE_DIM
+
+# Written last by the job: the run is complete.
+SUCCESS = "_SUCCESS"
+
+# Data sets: one folder each, written in every format of FORMATS (``<name>/<format>/``).
+FEATURES = "features"
+PCA = "pca"
+METADATA = "metadata"
+DATASETS = (FEATURES, PCA, METADATA)
+PARQUET, CSV = "parquet", "csv"
+FORMATS = (PARQUET, CSV)
+
+# Single files.
+ERRORS_CSV = "errors/errors.csv"
+SKIPPED_CSV = "errors/skipped.csv"
+MODEL_INFO = "model_info/model_info.json"
+VARIANCE_CSV = "model_info/variance.csv"
+
+KEY_COLUMNS = ("path", "label")
+ERROR_COLUMNS = ("path", "label", "bytes", "reason")
+SKIPPED_COLUMNS = ERROR_COLUMNS
+METADATA_COLUMNS = ("path", "label", "bytes", "status")
+VARIANCE_COLUMNS = ("component", "explained_variance", "cumulative_variance")
+# The vector column of each Parquet data set, and what its elements are called in the CSV.
+VECTOR_COLUMN = {FEATURES: "features", PCA: "pca"}
+
+
+def feature_names() -> list[str]:
+    """The CSV columns of the features' elements: f0000 … f1279."""
+    return [f"f{i:04d}" for i in range(FEATURE_DIM)]
+
+
+def pca_names(k: int) -> list[str]:
+    """The CSV columns of the PCA's elements: pc001 … pcK."""
+    return [f"pc{i:03d}" for i in range(1, k + 1)]
+
+
+def feature_columns() -> list[str]:
+    """CSV header of features/csv."""
+    return [*KEY_COLUMNS, *feature_names()]
+
+
+def pca_columns(k: int) -> list[str]:
+    """CSV header of pca/csv."""
+    return [*KEY_COLUMNS, *pca_names(k)]
+
+
+def to_csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A whole CSV file, RFC 4180 (Python's csv module: quotes doubled, fields holding a
+    comma, a quote or a line break quoted), one ``\\n`` per line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_file_rows(text: str) -> list[tuple[str, str, int, str]]:
+    """Rows of a path, label, bytes, reason CSV file (errors.csv, skipped.csv), header left out."""
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    return [(path, label, int(size or 0), reason) for path, label, size, reason in rows]
+
+
+def variance_csv(explained: Sequence[float]) -> str:
+    """model_info/variance.csv: each component's share of the variance and the running sum."""
+    cumulative = 0.0
+    rows = []
+    for index, value in enumerate(explained, start=1):
+        cumulative += value
+        rows.append((index, f"{value:.10f}", f"{cumulative:.10f}"))
+    return to_csv_text(VARIANCE_COLUMNS, rows)

@@ -1,0 +1,77 @@
+"""model_info/model_info.json: what a run did, counted, and what it ran on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fruits_contract.engines import FEATURE_DIM
+from fruits_contract.job_request import JobRequest
+from fruits_job.bank import Bank, RunPaths
+from fruits_job.feature_stage import FeatureTable
+from fruits_job.feature_store import FeatureStore
+from fruits_job.inference_model import Model
+
+
+def store_record(store: FeatureStore | None, segment: str | None, recompute: bool) -> Any:
+    """The feature store block: where, under which fingerprint, the segment this run wrote."""
+    if store is None:
+        return None
+    return {
+        "uri": store.root,
+        "fingerprint": store.fingerprint.fields(),
+        "segment": segment,
+        "recompute": recompute,
+    }
+
+
+def describe_run(
+    *,
+    request: JobRequest,
+    paths: RunPaths,
+    bank: Bank,
+    table: FeatureTable,
+    errors: int,
+    store: Any,
+    explained: list[float],
+    model: Model,
+    stages: dict[str, dict[str, float]],
+    versions: dict[str, str],
+    started_at: datetime,
+    finished_at: datetime,
+) -> dict[str, Any]:
+    """The run's model_info (docs/contract.md); ``store`` is ``store_record``'s."""
+    images = len(bank.images)
+    features = images - errors
+    cumulative = [sum(explained[: i + 1]) for i in range(len(explained))]
+    return {
+        "run_id": request.run_id,
+        "mode": request.mode,
+        "input": paths.in_bank(paths.input_root),
+        "output": paths.published,
+        "engine": request.engine,
+        "image_size": request.image_size,
+        "batch_size": request.batch_size,
+        "partitions": table.partitions,
+        "pca_components": request.pca_components,
+        "feature_dim": FEATURE_DIM,
+        "counts": {
+            "files_listed": bank.files_listed,
+            "skipped_files": len(bank.skipped),
+            "images_selected": images,
+            "features": features,
+            "errors": errors,
+            "features_computed": features - table.reused,
+            "features_reused": table.reused,
+        },
+        "feature_store": store,
+        "explained_variance": explained,
+        "cumulative_variance": cumulative,
+        "variance_kept": cumulative[-1],
+        "weights": {"uri": model.weights_uri, "sha256": model.weights_sha256},
+        "versions": versions,
+        "stages": stages,
+        "started_at": started_at.isoformat(),
+        "finished_at": finished_at.isoformat(),
+        "duration_seconds": round((finished_at - started_at).total_seconds(), 3),
+    }

@@ -1,0 +1,33 @@
+"""The input rule: which files are images a run processes, and why the others are skipped.
+
+One rule (fruits_contract.input_rule), applied by check_inputs to its S3 listing and by the
+job to its own listing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fruits_contract import input_rule as rule
+
+CASES = [
+    ("Apple Braeburn/0_100.jpg", "Apple Braeburn", None),
+    ("Apple Braeburn/0_100.JPEG", "Apple Braeburn", None),
+    ("Kiwi/photo.png", "Kiwi", None),
+    ('Apple "Quote" O\'Neil/pomme été 1.jpg', 'Apple "Quote" O\'Neil', None),
+    ("Apple, Red/new\nline.jpg", "Apple, Red", None),
+    ("loose.jpg", None, rule.NOT_IN_A_CLASS_FOLDER),
+    ("Kiwi/README.txt", "Kiwi", rule.NOT_AN_IMAGE),
+    ("Kiwi/photo.jpg.bak", "Kiwi", rule.NOT_AN_IMAGE),
+    ("Kiwi/._IMG_0001.jpg", "Kiwi", rule.HIDDEN_NAME),
+    ("Kiwi/_underscore.jpg", "Kiwi", rule.HIDDEN_NAME),
+    ("_tmp/0_100.jpg", "_tmp", rule.HIDDEN_NAME),
+    ("Kiwi/.thumbs/0_100.jpg", ".thumbs", rule.HIDDEN_NAME),
+    ("Kiwi/IMG 12:30:01.jpg", "Kiwi", rule.COLON_IN_NAME),
+    ("Kiwi:2/0_100.jpg", "Kiwi:2", rule.COLON_IN_NAME),
+]
+
+
+@pytest.mark.parametrize(("relative", "label", "reason"), CASES)
+def test_each_file_gets_its_label_or_its_reason(relative, label, reason):
+    assert rule.classify(relative) == (label, reason)
