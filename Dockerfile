@@ -20,6 +20,13 @@ RUN mkdir -p /usr/share/man/man1 \
     && ln -s "$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")" /opt/java-17
 # A fixed path: the JVM folder's name carries the CPU architecture.
 ENV JAVA_HOME=/opt/java-17
+# Spark's JVM packages (Delta Lake, s3a), checked by their SHA-256, where the local backend
+# looks for them: <python prefix>/jars.
+COPY requirements-jvm.txt /tmp/fruits-features/
+COPY scripts/fetch_jars.py /tmp/fruits-features/scripts/
+RUN python /tmp/fruits-features/scripts/fetch_jars.py \
+        --requirements /tmp/fruits-features/requirements-jvm.txt \
+        "$(python -c 'import sys; print(sys.prefix)')/jars"
 
 USER airflow
 COPY --chown=airflow:root requirements.txt constraints.txt /tmp/fruits-features/

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt requirements-jvm.txt | sha1sum | cut -c1-12)
 
 .PHONY: help setup demo airflow airflow-stop airflow-status test test-all test-fast lint format bench bench-pca bench-incremental job-zip clean check-setup check-demo check-lint check-test
 
@@ -34,6 +34,7 @@ $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python scripts/fetch_jars.py $(VENV)/jars
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -44,7 +44,8 @@ SOURCES = [REPO.parent / "shared" / "data" / "fruits-360", REPO / "sample_data" 
 
 
 class PeakMemory(threading.Thread):
-    """Peak summed RSS of a process and all its descendants, sampled."""
+    """Peak summed RSS of a process and all its descendants, sampled; and the peaks of the
+    driver's Python process (the one running the job's entry point) and of the JVM."""
 
     def __init__(self, pid: int, every: float = 0.2) -> None:
         super().__init__(daemon=True)
@@ -52,6 +53,8 @@ class PeakMemory(threading.Thread):
         self.every = every
         self.peak = 0
         self.peak_python_worker = 0
+        self.peak_driver_python = 0
+        self.peak_jvm = 0
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -65,8 +68,13 @@ class PeakMemory(threading.Thread):
                 try:
                     rss = proc.memory_info().rss
                     total += rss
-                    if "python" in proc.name():
-                        self.peak_python_worker = max(self.peak_python_worker, rss)
+                    if proc.name() == "java":
+                        self.peak_jvm = max(self.peak_jvm, rss)
+                    elif "python" in proc.name():
+                        if any(a.endswith(".py") and "pyspark" not in a for a in proc.cmdline()):
+                            self.peak_driver_python = max(self.peak_driver_python, rss)
+                        else:
+                            self.peak_python_worker = max(self.peak_python_worker, rss)
                 except psutil.NoSuchProcess:
                     continue
             self.peak = max(self.peak, total)

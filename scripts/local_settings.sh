@@ -31,7 +31,6 @@ export_local_settings() {
     export FRUITS_LOCAL_SPARK_MASTER=${FRUITS_LOCAL_SPARK_MASTER:-local[2]}
     export FRUITS_PROJECT_DIR=$root
     export FRUITS_RESULTS_DIR=${FRUITS_RESULTS_DIR:-$root/results}
-    export FRUITS_LOCAL_FEATURE_STORE_DIR=${FRUITS_LOCAL_FEATURE_STORE_DIR:-$root/var/feature-store}
     # Spark's Python workers must run the venv's interpreter, not `python3` from PATH.
     export PYSPARK_PYTHON=$venv/bin/python
     export PYTHONPATH=$root/plugins${PYTHONPATH:+:$PYTHONPATH}

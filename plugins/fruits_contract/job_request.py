@@ -1,9 +1,11 @@
-"""The job's command line: one definition that builds the arguments (the DAG's step, the local
+"""The job's command lines: one definition that builds the arguments (the DAG's step, the local
 backend, tests, benchmarks) and parses them (the job).
 
-Each field of ``JobRequest`` is one option: its flag, how its text is read and checked, and its
-help. ``to_argv`` writes a request as arguments, ``JobRequest.from_argv`` reads them back, so a
-flag renamed on one side cannot be missed by the other.
+Each field of a request is one option: its flag, how its text is read and checked, and its
+help. ``to_argv`` writes a request as arguments, ``from_argv`` reads them back, so a flag
+renamed on one side cannot be missed by the other. Two programs: the job
+(``process_fruits_data``, ``JobRequest``) and the feature store's maintenance
+(``maintain_feature_store``, ``MaintenanceRequest``).
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn, Self
 
 from fruits_contract.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
 from fruits_contract.modes import MODES
 
 JOB_NAME = "process_fruits_data"
+MAINTENANCE_NAME = "maintain_feature_store"
 # How the job's own error line starts: the last line of a failed run's log.
 ERROR_PREFIX = f"{JOB_NAME}: error:"
+ERROR_PREFIXES = (ERROR_PREFIX, f"{MAINTENANCE_NAME}: error:")
 
 
 class JobRequestError(ValueError):
@@ -36,6 +40,15 @@ def _components(text: str) -> int:
     value = int(text)
     if not 1 <= value <= FEATURE_DIM:
         raise argparse.ArgumentTypeError(f"must be between 1 and {FEATURE_DIM}, got {value}")
+    return value
+
+
+def _hours(text: str) -> int:
+    value = int(text)
+    if value < 168:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 168 (Delta Lake's default, 7 days), got {value}"
+        )
     return value
 
 
@@ -65,12 +78,47 @@ def option(
     return field(default=default, metadata={**meta, "always": always})
 
 
+class CommandLine:
+    """A program's arguments as a frozen, keyword-only dataclass of ``option`` fields."""
+
+    PROG: ClassVar[str]
+    DESCRIPTION: ClassVar[str]
+
+    def to_argv(self) -> list[str]:
+        """The program's arguments (after its entry point)."""
+        argv: list[str] = []
+        for spec in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, spec.name)
+            if spec.type == "bool":
+                argv += [spec.metadata["flag"]] if value else []
+            elif spec.default is MISSING or spec.metadata["always"] or value != spec.default:
+                argv += [spec.metadata["flag"], str(value)]
+        return argv
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str]) -> Self:
+        """Parse the program's arguments; JobRequestError names what is wrong."""
+        parser = _Parser(prog=cls.PROG, description=cls.DESCRIPTION)
+        for spec in fields(cls):  # type: ignore[arg-type]
+            _add(parser, spec)
+        return cls(**vars(parser.parse_args(list(argv))))
+
+    def moved(self, **locations: str | None) -> Self:
+        """The same run reading and writing elsewhere (e.g. a local staging copy)."""
+        return replace(self, **locations)  # type: ignore[type-var]
+
+
 @dataclass(frozen=True, kw_only=True)
-class JobRequest:
+class JobRequest(CommandLine):
     """What one run of the job does: where it reads and writes, and with which parameters.
 
     Fields are in the order ``to_argv`` writes them.
     """
+
+    PROG: ClassVar[str] = JOB_NAME
+    DESCRIPTION: ClassVar[str] = (
+        "MobileNetV2 features + PCA over Fruits-360 images (docs/contract.md)."
+    )
 
     input_uri: str = option("--input", "folder holding Training/<class>/<image>")
     output_uri: str = option("--output", "this run's output prefix (must be new)")
@@ -149,26 +197,27 @@ class JobRequest:
         if self.recompute and not self.feature_store:
             raise JobRequestError("--recompute refreshes a feature store: it needs --feature-store")
 
-    def to_argv(self) -> list[str]:
-        """The job's arguments (after its entry point)."""
-        argv: list[str] = []
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            if spec.type == "bool":
-                argv += [spec.metadata["flag"]] if value else []
-            elif spec.default is MISSING or spec.metadata["always"] or value != spec.default:
-                argv += [spec.metadata["flag"], str(value)]
-        return argv
 
-    @classmethod
-    def from_argv(cls, argv: Sequence[str]) -> JobRequest:
-        """Parse the job's arguments; JobRequestError names what is wrong."""
-        namespace = _parser().parse_args(list(argv))
-        return cls(**vars(namespace))
+@dataclass(frozen=True, kw_only=True)
+class MaintenanceRequest(CommandLine):
+    """What one maintenance of the feature store does: compact the table, then delete the
+    files no version within the retention uses."""
 
-    def moved(self, **locations: str | None) -> JobRequest:
-        """The same run reading and writing elsewhere (e.g. a local staging copy)."""
-        return replace(self, **locations)
+    PROG: ClassVar[str] = MAINTENANCE_NAME
+    DESCRIPTION: ClassVar[str] = "OPTIMIZE and VACUUM the feature store's Delta table."
+
+    feature_store: str = option("--feature-store", "the store holding the table", metavar="URI")
+    output_uri: str = option(
+        "--output", "where the maintenance's record goes (must be new)", metavar="URI"
+    )
+    run_id: str = option("--run-id", "recorded with the maintenance")
+    retention_hours: int = option(
+        "--retention-hours",
+        "VACUUM keeps the files the table's versions of this many hours use",
+        default=168,
+        read=_hours,
+        always=True,
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -193,16 +242,6 @@ def _add(parser: argparse.ArgumentParser, spec: Field) -> None:
         help=meta["help"],
         **extra,
     )
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=JOB_NAME,
-        description="MobileNetV2 features + PCA over Fruits-360 images (docs/contract.md).",
-    )
-    for spec in fields(JobRequest):
-        _add(parser, spec)
-    return parser
 
 
 def too_few_images(images: int, k: int) -> str | None:

@@ -29,6 +29,11 @@ SKIPPED_CSV = "errors/skipped.csv"
 MODEL_INFO = "model_info/model_info.json"
 VARIANCE_CSV = "model_info/variance.csv"
 
+# The feature store, under the job's --feature-store: the Delta table, and the record of its
+# last maintenance (or of its creation) that tells when the next one is due.
+STORE_TABLE = "features"
+STORE_MAINTENANCE = "maintenance.json"
+
 KEY_COLUMNS = ("path", "label")
 ERROR_COLUMNS = ("path", "label", "bytes", "reason")
 SKIPPED_COLUMNS = ERROR_COLUMNS

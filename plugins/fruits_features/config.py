@@ -192,9 +192,28 @@ class StorageSettings(SettingsGroup):
     artifacts_prefix: Prefix = setting(
         "fruits-features/artifacts", "job code, bootstrap, weights of each run"
     )
+
+
+class FeatureStoreSettings(SettingsGroup):
+    title: ClassVar[str] = "Feature store"
+
     feature_store_prefix: Prefix = setting(
         "fruits-features/feature-store",
-        "features of unchanged images, reused by later runs (EMR; see Incremental runs)",
+        "the Delta table of every feature computed, reused by later runs (see Incremental runs)",
+    )
+    feature_store_maintenance_days: int = setting(
+        7,
+        "a run compacts the table and deletes unused files (OPTIMIZE, VACUUM) when the last "
+        "maintenance is this many days old",
+        ge=1,
+        le=365,
+    )
+    feature_store_retention_hours: int = setting(
+        168,
+        "VACUUM keeps the files of the table's versions of this many hours (at least Delta's "
+        "7 days: longer than any run, and a week of time travel)",
+        ge=168,
+        le=24 * 365,
     )
 
 
@@ -217,7 +236,12 @@ class RunDefaults(SettingsGroup):
 
 
 # The project's own groups; each compute backend adds its own.
-PROJECT_GROUPS: tuple[type[SettingsGroup], ...] = (CoreSettings, StorageSettings, RunDefaults)
+PROJECT_GROUPS: tuple[type[SettingsGroup], ...] = (
+    CoreSettings,
+    StorageSettings,
+    FeatureStoreSettings,
+    RunDefaults,
+)
 
 
 @dataclass(frozen=True)
@@ -236,6 +260,10 @@ class PipelineConfig:
     @property
     def storage(self) -> StorageSettings:
         return self.groups[StorageSettings]
+
+    @property
+    def store(self) -> FeatureStoreSettings:
+        return self.groups[FeatureStoreSettings]
 
     @property
     def runs(self) -> RunDefaults:

@@ -35,7 +35,7 @@ def placeholders(config: PipelineConfig, account: str) -> dict[str, str]:
         "input_prefix": storage.input_prefix,
         "output_prefix": storage.output_prefix,
         "artifacts_prefix": storage.artifacts_prefix,
-        "feature_store_prefix": storage.feature_store_prefix,
+        "feature_store_prefix": config.store.feature_store_prefix,
         "log_prefix": emr.log_prefix,
         "region": storage.region,
         "account": account,

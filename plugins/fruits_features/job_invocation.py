@@ -15,28 +15,33 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fruits_contract.job_request import JobRequest
+from fruits_contract.job_request import CommandLine, JobRequest, MaintenanceRequest
+
+# The programs a run submits, by name: the job and the feature store's maintenance.
+REQUESTS: dict[str, type[CommandLine]] = {r.PROG: r for r in (JobRequest, MaintenanceRequest)}
 
 
 @dataclass(frozen=True)
 class JobInvocation:
-    """spark-submit of the job: the entry point, the job package, Spark settings, the request."""
+    """spark-submit of a program of the job's package: its entry point, the package, Spark
+    settings, the request (its arguments)."""
 
     entry_point: str
     job_zip: str
-    request: JobRequest
+    request: CommandLine
     spark_conf: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, for the run plan."""
-        return asdict(self) | {"spark_conf": dict(self.spark_conf)}
+        return asdict(self) | {"spark_conf": dict(self.spark_conf), "program": self.request.PROG}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobInvocation:
+        request = REQUESTS[data.get("program", JobRequest.PROG)]
         return cls(
             entry_point=data["entry_point"],
             job_zip=data["job_zip"],
-            request=JobRequest(**data["request"]),
+            request=request(**data["request"]),
             spark_conf=dict(data.get("spark_conf") or {}),
         )
 
@@ -69,11 +74,28 @@ def find_spark_submit() -> Path:
     raise FileNotFoundError(f"spark-submit not found next to {sys.executable} nor in pyspark")
 
 
+class MissingJarsError(FileNotFoundError):
+    """The JVM packages of requirements-jvm.txt are not where `make setup` puts them."""
+
+
+def local_jars() -> list[Path]:
+    """The JVM packages of a local run (Delta Lake, s3a): ``<venv>/jars``, made by
+    ``make setup`` (scripts/fetch_jars.py) from requirements-jvm.txt."""
+    folder = Path(sys.prefix) / "jars"
+    jars = sorted(folder.glob("*.jar"))
+    if not any(jar.name.startswith("delta-spark") for jar in jars):
+        raise MissingJarsError(
+            f"no Delta Lake jar in {folder}: run `make setup` (it fetches requirements-jvm.txt)"
+        )
+    return jars
+
+
 def local_submit_options(master: str = "local[2]", driver_memory: str = "2g") -> list[str]:
     """spark-submit options of a local-mode run."""
     return [
         *("--master", master, "--driver-memory", driver_memory),
         *("--conf", "spark.ui.enabled=false"),
+        *("--jars", ",".join(str(jar) for jar in local_jars())),
     ]
 
 

@@ -17,6 +17,7 @@ from fruits_features.s3_layout import (
     DRIVER_REQUIREMENTS_NAME,
     ENTRY_POINT_NAME,
     JOB_ZIP_NAME,
+    MAINTENANCE_ENTRY_NAME,
     SKIPPED_LIST_NAME,
     WEIGHTS_NAME,
     RunLayout,
@@ -41,6 +42,7 @@ def source_files(project_dir: Path) -> dict[str, Path]:
     """Project files uploaded as they are, by artifact name."""
     return {
         ENTRY_POINT_NAME: project_dir / "spark" / ENTRY_POINT_NAME,
+        MAINTENANCE_ENTRY_NAME: project_dir / "spark" / MAINTENANCE_ENTRY_NAME,
         BOOTSTRAP_NAME: project_dir / "bootstrap" / BOOTSTRAP_NAME,
         DRIVER_REQUIREMENTS_NAME: project_dir / "bootstrap" / DRIVER_REQUIREMENTS_NAME,
         **{

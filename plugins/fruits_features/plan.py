@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from fruits_contract.job_request import JobRequest
+from fruits_contract.job_request import JobRequest, MaintenanceRequest
 from fruits_features.config import PipelineConfig
 from fruits_features.job_invocation import JobInvocation
 from fruits_features.results import download_scope
@@ -23,6 +23,7 @@ from fruits_features.run_params import RunParams
 from fruits_features.s3_layout import (
     ENTRY_POINT_NAME,
     JOB_ZIP_NAME,
+    MAINTENANCE_ENTRY_NAME,
     SKIPPED_LIST_NAME,
     WEIGHTS_NAME,
     RunLayout,
@@ -52,15 +53,16 @@ class RunPlan:
     compute: str  # the backend's name
     aws_conn_id: str
     region: str
+    maintain: bool = False  # the feature store's maintenance is due: run it after the job
+    retention_hours: int = 168  # what its VACUUM keeps
     backend: Mapping[str, Any] = field(default_factory=dict)  # the backend's section
 
     @property
     def results_path(self) -> Path:
         return Path(self.results_dir)
 
-    def invocation(self, feature_store: str | None = None) -> JobInvocation:
-        """The job reading and writing the run's S3 locations, from its uploaded artifacts;
-        its feature store is the bucket's unless the backend keeps one elsewhere."""
+    def invocation(self) -> JobInvocation:
+        """The job reading and writing the run's S3 locations, from its uploaded artifacts."""
         layout, params = self.layout, self.params
         request = JobRequest(
             input_uri=layout.input_uri,
@@ -72,11 +74,26 @@ class RunPlan:
             engine=params.engine,
             limit=params.limit,
             also_skipped=layout.artifact_uri(SKIPPED_LIST_NAME),
-            feature_store=feature_store or layout.feature_store_uri,
+            feature_store=layout.feature_store_uri,
             recompute=not params.reuse_features,
         )
         return JobInvocation(
             entry_point=layout.artifact_uri(ENTRY_POINT_NAME),
+            job_zip=layout.artifact_uri(JOB_ZIP_NAME),
+            request=request,
+        )
+
+    def maintenance_invocation(self) -> JobInvocation:
+        """The feature store's maintenance (OPTIMIZE, VACUUM), from the run's artifacts."""
+        layout = self.layout
+        request = MaintenanceRequest(
+            feature_store=layout.feature_store_uri,
+            output_uri=layout.maintenance_uri,
+            run_id=self.run_id,
+            retention_hours=self.retention_hours,
+        )
+        return JobInvocation(
+            entry_point=layout.artifact_uri(MAINTENANCE_ENTRY_NAME),
             job_zip=layout.artifact_uri(JOB_ZIP_NAME),
             request=request,
         )
@@ -117,6 +134,7 @@ def build_plan(
     planned_images: int,
     skipped: list[SkippedFile] | tuple[SkippedFile, ...] = (),
     identity: Mapping[str, Any] | None = None,
+    maintain: bool = False,
 ) -> RunPlan:
     """Plan of one run (pure), without the backend's section."""
     layout = run_layout(config, params.mode, run_key(run_id))
@@ -134,6 +152,8 @@ def build_plan(
         compute=config.compute,
         aws_conn_id=config.storage.aws_conn_id,
         region=config.storage.region,
+        maintain=maintain,
+        retention_hours=config.store.feature_store_retention_hours,
     )
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -31,8 +32,63 @@ def relative_key(key: str, prefix: str) -> PurePosixPath:
     return rel
 
 
+@dataclass(frozen=True)
+class S3Access:
+    """How a process beside Airflow reaches S3 as the connection does: Spark through S3A (as
+    EMRFS on a cluster), boto3 and pyarrow through the AWS SDKs' own variables."""
+
+    region: str
+    endpoint: str | None = None  # None: AWS itself
+    access_key: str | None = None  # None: the AWS SDKs find credentials themselves
+    secret_key: str | None = None
+    session_token: str | None = None
+
+    def spark_conf(self) -> dict[str, str]:
+        """Spark settings: ``s3://`` through S3A. No secret: credentials go by environment."""
+        conf = {
+            "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+            "spark.hadoop.fs.s3a.endpoint.region": self.region,
+        }
+        if self.endpoint:
+            conf.update(
+                {
+                    "spark.hadoop.fs.s3a.endpoint": self.endpoint,
+                    "spark.hadoop.fs.s3a.path.style.access": "true",
+                    "spark.hadoop.fs.s3a.connection.ssl.enabled": str(
+                        self.endpoint.startswith("https")
+                    ).lower(),
+                    # A non-AWS server's ETags need not match what S3A expects of AWS's.
+                    "spark.hadoop.fs.s3a.change.detection.mode": "warn",
+                    "spark.hadoop.fs.s3a.change.detection.version.required": "false",
+                }
+            )
+        return conf
+
+    def environment(self) -> dict[str, str]:
+        """Variables S3A (its environment credentials), boto3 and pyarrow read."""
+        env = {"AWS_REGION": self.region}
+        if self.endpoint:
+            env["AWS_ENDPOINT_URL_S3"] = self.endpoint
+        if self.access_key and self.secret_key:
+            env.update(AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key)
+            if self.session_token:
+                env["AWS_SESSION_TOKEN"] = self.session_token
+        return env
+
+
 class RunS3Hook(S3Hook):
     """S3Hook with a run's listings and folder transfers (all through ``self.conn``)."""
+
+    def access(self) -> S3Access:
+        """How Spark, boto3 and pyarrow beside Airflow reach S3 as this connection does."""
+        credentials = self.get_credentials()
+        return S3Access(
+            region=self.conn_region_name or "us-east-1",
+            endpoint=self.conn_config.get_service_endpoint_url("s3"),
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            session_token=credentials.token,
+        )
 
     def iter_objects(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         """Every object under ``prefix`` (Key, Size, ETag, LastModified...), page by page,

@@ -6,7 +6,7 @@ Layout (``<x>`` are config prefixes)::
     s3://<bucket>/<output_prefix>/<mode>/<run_key>/             this run's outputs
     s3://<bucket>/<output_prefix>/<mode>/_last_success.json     what the last success ran on
     s3://<bucket>/<artifacts_prefix>/<run_key>/<file>           code, bootstrap, weights of the run
-    s3://<bucket>/<feature_store_prefix>/                       the job's feature store (EMR)
+    s3://<bucket>/<feature_store_prefix>/                       the feature store (a Delta table)
 
 The layout below a run's output prefix is in ``output_layout``.
 """
@@ -23,6 +23,7 @@ from fruits_features.config import PipelineConfig
 from fruits_features.output_layout import REPORT
 
 ENTRY_POINT_NAME = "process_fruits_data.py"
+MAINTENANCE_ENTRY_NAME = "maintain_feature_store.py"
 JOB_ZIP_NAME = "fruits_job.zip"
 BOOTSTRAP_NAME = "install_dependencies.sh"
 # The bootstrap's arguments: what the master (driver) and the core nodes (workers) install.
@@ -38,6 +39,7 @@ def worker_requirements_name(engine: str) -> str:
 SKIPPED_LIST_NAME = "skipped-files.csv"
 ARTIFACT_NAMES = (
     ENTRY_POINT_NAME,
+    MAINTENANCE_ENTRY_NAME,
     JOB_ZIP_NAME,
     BOOTSTRAP_NAME,
     DRIVER_REQUIREMENTS_NAME,
@@ -108,6 +110,16 @@ class RunLayout:
         return s3_uri(self.bucket, self.feature_store_prefix)
 
     @property
+    def maintenance_key(self) -> str:
+        """The feature store's record of its last maintenance (or of its table's creation)."""
+        return f"{self.feature_store_prefix}/{outputs.STORE_MAINTENANCE}"
+
+    @property
+    def maintenance_uri(self) -> str:
+        """Where this run's maintenance of the feature store records what it did."""
+        return s3_uri(self.bucket, f"{self.feature_store_prefix}/maintenance/{self.run_key}")
+
+    @property
     def last_success_key(self) -> str:
         """The mode's record of its last successful run (``run_identity``), beside its runs."""
         mode_prefix = self.output_prefix.rstrip("/").rsplit("/", 1)[0]
@@ -137,5 +149,5 @@ def run_layout(config: PipelineConfig, mode: str, key: str) -> RunLayout:
         input_prefix=storage.input_prefix,
         output_prefix=f"{storage.output_prefix}/{mode}/{key}/",
         artifacts_prefix=f"{storage.artifacts_prefix}/{key}/",
-        feature_store_prefix=storage.feature_store_prefix,
+        feature_store_prefix=config.store.feature_store_prefix,
     )

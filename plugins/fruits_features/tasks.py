@@ -30,6 +30,7 @@ from fruits_features.run_params import parse_run_params
 from fruits_features.s3 import RunS3Hook
 from fruits_features.s3_layout import run_key, run_layout
 from fruits_features.settings import config_at_run_time
+from fruits_features.store_maintenance import check_maintenance
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,10 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
     identity = run_identity(inputs.objects, params, config.project_path)
     if params.may_skip and unchanged_since(identity, last := last_success(s3, layout)):
         raise AirflowSkipException(skip_message(last))
-    plan = build_plan(config, params, run_id, inputs.planned_images, inputs.skipped, identity)
+    maintain = check_maintenance(s3, layout, config.store.feature_store_maintenance_days)
+    plan = build_plan(
+        config, params, run_id, inputs.planned_images, inputs.skipped, identity, maintain
+    )
     return plan.with_backend(compute_backend(config.compute).plan_section(config, plan)).to_xcom()
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from fruits_contract.engines import ENGINES as DECLARED
+from fruits_job.code_digest import code_digest
 
 # TensorFlow's C++ banner lines would otherwise fill every executor log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -119,11 +120,6 @@ def export_onnx(weights_path: str, image_size: int) -> bytes:
     return onnx_model.SerializeToString()
 
 
-# Part of the export cache key and of the feature store's fingerprint: bump it when an
-# export above changes what it produces.
-EXPORT_REVISION = 2
-
-
 # Where exports are cached (default: <temp dir>/fruits_job_cache); tests point it at a
 # folder of their own, so that what they check is an export of the code under test.
 EXPORT_CACHE_ENV = "FRUITS_JOB_EXPORT_CACHE"
@@ -132,8 +128,8 @@ EXPORT_CACHE_ENV = "FRUITS_JOB_EXPORT_CACHE"
 def prepare_model(engine: str, weights: bytes, image_size: int) -> bytes:
     """Driver side: the graph to broadcast for this engine.
 
-    Exports are cached on local disk by weights SHA-256, image size,
-    converter versions and EXPORT_REVISION: local reruns (benchmarks) export once.
+    Exports are cached on local disk by weights SHA-256, image size, converter versions
+    and the digest of this module's code: local reruns (benchmarks) export once.
     """
     spec = ENGINES[engine]
     sha = hashlib.sha256(weights).hexdigest()
@@ -141,7 +137,8 @@ def prepare_model(engine: str, weights: bytes, image_size: int) -> bytes:
     cache_dir = Path(
         os.environ.get(EXPORT_CACHE_ENV) or Path(tempfile.gettempdir()) / "fruits_job_cache"
     )
-    name = f"mobilenet_v2-{sha[:16]}-{image_size}px-{versions}-r{EXPORT_REVISION}-{spec.artifact}"
+    code = code_digest((__name__,))[:12]
+    name = f"mobilenet_v2-{sha[:16]}-{image_size}px-{versions}-{code}-{spec.artifact}"
     cached = cache_dir / name
     if cached.is_file():
         return cached.read_bytes()

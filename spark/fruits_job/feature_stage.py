@@ -13,13 +13,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fruits_job.bank import Bank
-from fruits_job.feature_store import FeatureStore
+from fruits_job.feature_store import KEY, FeatureStore
 from fruits_job.features import make_feature_udf
 from fruits_job.inference_model import Model
-from fruits_job.listing import read_images, read_roots
-from fruits_job.preprocess import EMPTY_FILE
 from fruits_job.progress import ProgressReporter
-from fruits_job.selection import Image
 
 log = logging.getLogger("fruits_job")
 
@@ -27,10 +24,6 @@ log = logging.getLogger("fruits_job")
 # every few seconds, and a lost task costs little to redo.
 IMAGES_PER_TASK = 1000
 
-ROWS_SCHEMA = (
-    "path string, label string, bytes long, modified long, features array<float>, "
-    "error string, reused boolean"
-)
 IMAGES_SCHEMA = "local_path string, path string, label string, bytes long, modified long"
 
 
@@ -46,9 +39,9 @@ class FeatureTable:
     modified, features, error, reused; and how many were computed and reused.
 
     The computed rows are cached (computed once; the outputs, the store and the PCA read
-    them). The reused ones are read from the store's Parquet where used (four passes:
-    features Parquet and CSV, covariance, projection), not cached: the workers hold no
-    copy of a big bank's vectors, and the feature stage does only the feature work.
+    them). The reused ones are read from the store's table where used (a join at the
+    version the run read), not cached: the workers hold no copy of a big bank's vectors,
+    and the feature stage does only the feature work.
     """
 
     rows: DataFrame
@@ -72,61 +65,36 @@ class FeatureTable:
             self.cached.unpersist()
 
 
-def readable_images(bank: Bank) -> tuple[list[Image], pd.DataFrame]:
-    """The selected images with bytes to read, and a frame of them: where the job reads each
-    (local_path) and where it lives in the bank (path), label, bytes, modified."""
-    readable = [image for image in bank.images if image.size > 0]
+def selected_images(spark: SparkSession, bank: Bank) -> DataFrame:
+    """The selected images: where the job reads each (local_path) and where it lives in the
+    bank (path), label, bytes, modified."""
+    images = bank.images
     frame = pd.DataFrame(
         {
-            "local_path": pd.array([i.path for i in readable], dtype="string"),
-            "path": pd.array([bank.in_bank(i.path) for i in readable], dtype="string"),
-            "label": pd.array([i.label for i in readable], dtype="string"),
-            "bytes": pd.array([i.size for i in readable], dtype="int64"),
-            "modified": pd.array([i.modified for i in readable], dtype="int64"),
+            "local_path": pd.array([i.path for i in images], dtype="string"),
+            "path": pd.array([bank.in_bank(i.path) for i in images], dtype="string"),
+            "label": pd.array([i.label for i in images], dtype="string"),
+            "bytes": pd.array([i.size for i in images], dtype="int64"),
+            "modified": pd.array([i.modified for i in images], dtype="int64"),
         }
     )
-    return readable, frame
-
-
-def stored_rows(stored: DataFrame) -> DataFrame:
-    """Rows of the store's features, as the feature table holds them."""
-    return stored.select(
-        "path",
-        "label",
-        "bytes",
-        "modified",
-        "features",
-        F.lit(None).cast("string").alias("error"),
-        F.lit(True).alias("reused"),
-    )
+    # Through Arrow (pandas): ~10x faster than a list of tuples for 67,692 rows.
+    return spark.createDataFrame(frame, IMAGES_SCHEMA)
 
 
 def compute_features(
-    spark: SparkSession,
-    bank: Bank,
-    images: tuple[list[Image], pd.DataFrame],
-    model: Model,
-    partitions: int,
-    progress: ProgressReporter,
+    wanted: DataFrame, images: int, model: Model, partitions: int, progress: ProgressReporter
 ) -> DataFrame:
-    """Read and infer the images (a list and its frame), cached: the stage waits for them."""
-    to_compute, frame = images
-    # Through Arrow (pandas): ~10x faster than a list of tuples for 67,692 rows.
-    computing = spark.createDataFrame(frame, IMAGES_SCHEMA)
-    content = (
-        read_images(spark, read_roots(to_compute, bank.listed, bank.training))
-        .withColumnRenamed("path", "local_path")
-        .drop("bytes")
-        .join(F.broadcast(computing), "local_path")
-        # Merge the many small file partitions without a shuffle: one model per worker,
-        # and tasks small enough for the progress log.
-        .coalesce(partitions)
-    )
+    """Read and infer the ``images`` wanted images, cached: the stage waits for them."""
+    spark = wanted.sparkSession
     done = spark.sparkContext.accumulator(0)
     udf = make_feature_udf(model.settings, spark.sparkContext.broadcast(model.graph), done)
-    progress.track_images(done, len(to_compute))
+    progress.track_images(done, images)
     cached = (
-        content.select("path", "label", "bytes", "modified", udf("content").alias("r"))
+        # Tasks of at most IMAGES_PER_TASK images, a multiple of the cores: one model per
+        # worker, and a progress log that moves.
+        wanted.repartition(partitions)
+        .select("path", "label", "bytes", "modified", udf("local_path").alias("r"))
         .select(
             "path",
             "label",
@@ -143,6 +111,25 @@ def compute_features(
     return cached
 
 
+def missing(wanted: DataFrame, stored: DataFrame) -> DataFrame:
+    """The wanted images whose key (path, bytes, modified) the store lacks: a join in Spark,
+    adaptive, nothing of per-image size on the driver."""
+    return wanted.join(stored.select(*KEY), list(KEY), "left_anti")
+
+
+def reused_rows(wanted: DataFrame, stored: DataFrame) -> DataFrame:
+    """The wanted images the store holds, with their stored features (read where used)."""
+    return wanted.join(stored, list(KEY)).select(
+        "path",
+        "label",
+        "bytes",
+        "modified",
+        "features",
+        F.lit(None).cast("string").alias("error"),
+        F.lit(True).alias("reused"),
+    )
+
+
 def extract_features(
     spark: SparkSession,
     bank: Bank,
@@ -151,42 +138,32 @@ def extract_features(
     progress: ProgressReporter,
     partitions: int | None = None,
 ) -> FeatureTable:
-    """Features of the selected images: from the store when it holds them, else computed."""
-    readable, images = readable_images(bank)
-    frames = []
-    reused: set[str] = set()
-    if store is not None:
-        reused, stored = store.lookup(images.drop(columns="local_path"))
-        if stored is not None:
-            frames.append(stored_rows(stored))
-    new = ~images["path"].isin(reused)
-    to_compute = [image for image, is_new in zip(readable, new, strict=True) if is_new]
-    partitions = partitions or feature_partitions(
-        len(to_compute), spark.sparkContext.defaultParallelism
-    )
+    """Features of the selected images: from the store when it holds them, else computed.
+
+    The lookup is a join in Spark: the images to compute are the wanted ones whose key the
+    store lacks; only their count reaches the driver.
+    """
+    wanted = selected_images(spark, bank)
+    stored = None if store is None else store.stored()
+    to_compute = wanted if stored is None else missing(wanted, stored)
+    computing = to_compute.count()
+    reused = len(bank.images) - computing
+    partitions = partitions or feature_partitions(computing, spark.sparkContext.defaultParallelism)
     if store is not None:
         log.info(
-            "feature store %s: %d of %d images found, %d to compute",
-            store.root,
-            len(reused),
-            len(readable),
-            len(to_compute),
+            "feature store %s (version %s): %d of %d images found, %d to compute",
+            store.table.uri,
+            store.version,
+            reused,
+            len(bank.images),
+            computing,
         )
+    frames = [] if stored is None or not reused else [reused_rows(wanted, stored)]
     cached = None
-    if to_compute:
-        cached = compute_features(
-            spark, bank, (to_compute, images[new]), model, partitions, progress
-        )
+    if computing or not frames:
+        cached = compute_features(to_compute, computing, model, partitions, progress)
         frames.append(cached)
-    # Spark's file scans never return zero-length files: report them from the listing.
-    empty = [
-        (bank.in_bank(i.path), i.label, 0, i.modified, None, EMPTY_FILE, False)
-        for i in bank.images
-        if i.size == 0
-    ]
-    if empty or not frames:
-        frames.append(spark.createDataFrame(empty, ROWS_SCHEMA))
     rows = frames[0]
     for frame in frames[1:]:
         rows = rows.unionByName(frame)
-    return FeatureTable(rows, len(to_compute), len(reused), partitions, cached)
+    return FeatureTable(rows, computing, reused, partitions, cached)

@@ -1,23 +1,28 @@
-"""The feature store: features of images seen by earlier runs, reused by later ones.
+"""The feature store: a Delta Lake table of every feature a run computed, reused by later runs.
 
 Layout under the store's URI (``--feature-store``; s3:// on EMR, a folder locally)::
 
-    <store>/<fingerprint>/fingerprint.json         what the fingerprint stands for
-    <store>/<fingerprint>/segments/<segment>/      Parquet: path, bytes, modified, features
-    <store>/<fingerprint>/commits/<segment>.json   one small file, written last
+    <store>/features/                   the Delta table, partitioned by fingerprint
+    <store>/fingerprints/<id>.json      what each fingerprint id stands for
+    <store>/_writer_lock/               one writer at a time (writer_lock.py)
 
-A stored row is reused when the model's fingerprint (weights SHA-256, engine, image size,
-preprocessing and export revisions) and the image's bank path, size and modification time
-(as Spark lists the file) all match; anything else is computed. A changed model therefore
-never reuses, a modified image (new size or time) is recomputed, and a deleted image is
-simply not asked for.
+A row is the features of one version of one image under one model: ``fingerprint``,
+``path`` (the image's URI in the bank), ``bytes`` and ``modified`` (its size and time as
+listed), ``features``, and the ``run_id`` and ``computed_at`` of the run that computed it.
+Those four columns are the key. A run reads the table at one version (its lookup is a join
+in Spark: wanted images against the stored keys), computes the images it lacks, and merges
+them in (``MERGE``: insert what is not matched) as soon as its feature stage ends, so a
+later failure keeps them. Errors are never stored: a broken image is tried again by the
+next run. A modified image (new size or time) is another key: computed again; its old row
+stays, as do the rows of deleted images, because earlier runs' features are the table's
+rows of their images (``model_info.json`` records the version each run read and wrote).
+``OPTIMIZE`` compacts the small files nightly merges leave, ``VACUUM`` deletes the files no
+version within the retention uses (``maintenance.py``).
 
-Writes are atomic without locks: a run writes the rows it computed to a segment of its own
-(a new, unique name) and commits it at the end of a successful run by writing one small
-file. Readers only read committed segments, so a failed or killed run leaves an uncommitted
-segment nobody reads, and two overlapping runs never touch each other's files. When an
-image was stored twice (a recompute, or two runs computing it at once) the newest segment
-wins. Errors are never stored: a broken image is tried again by the next run.
+The fingerprint is a digest of what shapes the numbers: the weights, the engine and its
+library versions, the image size, Pillow's and numpy's versions, and the source of the
+job's preprocessing, feature and export code (``code_digest``): any change to one of them
+starts cold, under a new fingerprint, with no constant to bump by hand.
 """
 
 from __future__ import annotations
@@ -26,24 +31,46 @@ import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
 
-import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from fruits_contract.engines import FEATURE_DIM
+from fruits_contract import outputs
+from fruits_contract.engines import ENGINES, FEATURE_DIM
 from fruits_contract.job_request import JobRequest
 from fruits_job import storage
-from fruits_job.engines import EXPORT_REVISION
-from fruits_job.preprocess import PREPROCESS_REVISION
+from fruits_job.code_digest import code_digest
+from fruits_job.writer_lock import WriterLock
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("fruits_job")
 
-# path is the image's URI in the bank (what the outputs say), never a staged copy's.
-KEY_COLUMNS = ("path", "bytes", "modified")
-SEGMENT_SCHEMA = "path string, bytes long, modified long, features array<float>"
+TABLE, FINGERPRINTS, LOCK = outputs.STORE_TABLE, "fingerprints", "_writer_lock"
+KEY = ("path", "bytes", "modified")
+TABLE_SCHEMA = (
+    "fingerprint string, path string, bytes long, modified long, features array<float>, "
+    "run_id string, computed_at timestamp"
+)
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def shaping_versions(engine: str) -> dict[str, str]:
+    """Versions of the libraries that decode, export and infer: the engine's, Pillow, numpy."""
+    spec = ENGINES[engine]
+    modules = {"PIL": "pillow", "numpy": "numpy", "tensorflow": "tensorflow-cpu"}
+    names = [
+        modules.get(m, m) for m in ("PIL", "numpy", *spec.driver_modules, *spec.worker_modules)
+    ]
+    return {name: _version(name) for name in dict.fromkeys(names)}
 
 
 @dataclass(frozen=True)
@@ -53,12 +80,19 @@ class Fingerprint:
     weights_sha256: str
     engine: str
     image_size: int
-    preprocess_revision: int = PREPROCESS_REVISION
-    export_revision: int = EXPORT_REVISION
     feature_dim: int = FEATURE_DIM
+    code_sha256: str = field(default_factory=code_digest)
+    versions: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, weights_sha256: str, engine: str, image_size: int) -> Fingerprint:
+        versions = tuple(sorted(shaping_versions(engine).items()))
+        return cls(weights_sha256, engine, image_size, versions=versions)
 
     def fields(self) -> dict[str, object]:
-        return dict(sorted(vars(self).items()))
+        fields = dict(sorted(vars(self).items()))
+        fields["versions"] = dict(self.versions)
+        return fields
 
     @property
     def id(self) -> str:
@@ -66,96 +100,140 @@ class Fingerprint:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def new_segment_id(now: datetime | None = None) -> str:
-    """Unique, and ordered by creation time: the newest segment wins a duplicate."""
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:8]}"
+class StoreTable:
+    """The store's Delta table as a whole: what exists, its versions and files, its writes."""
+
+    def __init__(self, spark: SparkSession, uri: str) -> None:
+        self.spark = spark
+        self.root = uri.rstrip("/")
+        self.uri = f"{self.root}/{TABLE}"
+        self.sql_name = "delta.`{}`".format(self.uri.replace("`", "``"))
+        self.lock = WriterLock(f"{self.root}/{LOCK}")
+
+    def exists(self) -> bool:
+        return storage.exists(self.spark, f"{self.uri}/_delta_log")
+
+    def current_version(self) -> int | None:
+        """The table's newest version; None when there is no table yet."""
+        if not self.exists():
+            return None
+        return int(self.spark.sql(f"DESCRIBE HISTORY {self.sql_name} LIMIT 1").first()[0])
+
+    def describe(self) -> dict[str, Any]:
+        """The table's version, and the files and bytes of that version."""
+        detail = self.spark.sql(f"DESCRIBE DETAIL {self.sql_name}").first()
+        return {
+            "version": self.current_version(),
+            "files": int(detail["numFiles"]),
+            "bytes": int(detail["sizeInBytes"]),
+        }
+
+    def create(self, run_id: str) -> None:
+        """The table, empty, when it is not there yet (the writer lock held); its maintenance
+        record starts the clock of the first maintenance."""
+        if not self.exists():
+            empty = self.spark.createDataFrame([], TABLE_SCHEMA)
+            empty.write.format("delta").partitionBy("fingerprint").mode("ignore").save(self.uri)
+            log.info("feature store: created the Delta table %s", self.uri)
+            now = datetime.now(UTC).isoformat()
+            self.record({"run_id": run_id, "table": self.uri, "created": now, "finished_at": now})
+
+    def record(self, record: dict[str, Any]) -> None:
+        """The store's maintenance record: when the last one (or the table's creation) was."""
+        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        # Replaced whole (one PUT on S3): a reader that catches it half written locally only
+        # finds the maintenance due again.
+        storage.write_text(self.spark, f"{self.root}/{outputs.STORE_MAINTENANCE}", text)
+
+    def read(self, version: int) -> DataFrame:
+        return self.spark.read.format("delta").option("versionAsOf", version).load(self.uri)
+
+    def write(self, statement: str, note: str) -> int | None:
+        """Run a SQL statement that writes the table, its commit noted with ``note``; the
+        version it committed, None when it changed nothing. Hold the writer lock."""
+        before = self.current_version()
+        self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", note)
+        try:
+            self.spark.sql(statement)
+        finally:
+            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+        after = self.current_version()
+        return after if after != before else None
+
+    def old_segment_stores(self) -> list[str]:
+        """Stores of an earlier version (segments and commits, fruits-features 0.1)."""
+        return [
+            uri
+            for uri in storage.list_folders(self.spark, self.root)
+            if storage.exists(self.spark, f"{uri}/commits")
+        ]
 
 
 class FeatureStore:
-    """One fingerprint's part of a store."""
+    """One fingerprint's features in the store's table, read at one version (the newest
+    when the store is opened)."""
 
     def __init__(self, spark: SparkSession, uri: str, fingerprint: Fingerprint) -> None:
-        self.spark = spark
-        self.root = f"{uri.rstrip('/')}/{fingerprint.id}"
+        self.table = StoreTable(spark, uri)
         self.fingerprint = fingerprint
-
-    def segment_uri(self, segment: str) -> str:
-        return f"{self.root}/segments/{segment}"
-
-    def committed_segments(self) -> list[str]:
-        """Names of the committed segments, oldest first."""
-        segments = []
-        for uri in storage.list_files(self.spark, f"{self.root}/commits"):
-            name = uri.rsplit("/", 1)[-1]
-            if not name.endswith(".json"):
-                continue
-            try:
-                commit = json.loads(storage.read_text(self.spark, uri))
-                segments.append(str(commit["segment"]))
-            except (ValueError, KeyError) as error:  # never written by this code: say so
-                log.warning("feature store: ignoring unreadable commit %s: %s", uri, error)
-        return sorted(segments)
-
-    def lookup(self, wanted: pd.DataFrame) -> tuple[set[str], DataFrame | None]:
-        """The ``wanted`` images (path, bytes, modified and any other column) the store
-        holds: their paths, and a frame of those rows with their ``features``, each from
-        the newest segment holding it (None when there are none). The frame reads the
-        store where it is used; nothing is cached."""
-        segments = self.committed_segments()
-        if not segments:
-            return set(), None
-        # The schema is known: no job to read it from a footer.
-        stored = (
-            self.spark.read.schema(SEGMENT_SCHEMA)
-            .parquet(*(self.segment_uri(s) for s in segments))
-            .withColumn("segment", F.regexp_extract(F.input_file_name(), r"/segments/([^/]+)/", 1))
-        )
-        # The store's keys alone (Parquet reads no features for them), matched here, where
-        # the wanted images already are: one scan, no join in Spark.
-        keys = stored.select(*KEY_COLUMNS, "segment").toPandas().astype({"path": "string"})
-        matched = keys.merge(wanted.astype({"path": "string"}), on=list(KEY_COLUMNS))
-        newest = matched.sort_values("segment").drop_duplicates("path", keep="last")
-        if newest.empty:
-            return set(), None
-        chosen = self.spark.createDataFrame(newest)
-        # A broadcast of the chosen keys: a shuffle would move every feature.
-        features = (
-            stored.select("path", "segment", "features")
-            .join(F.broadcast(chosen), ["path", "segment"])
-            .drop("segment")
-        )
-        return set(newest["path"]), features
-
-    def write_segment(self, rows: DataFrame, segment: str) -> None:
-        """Rows (path, bytes, modified, features) to a new, not yet committed, segment."""
-        rows.select(*KEY_COLUMNS, "features").write.mode("errorifexists").parquet(
-            self.segment_uri(segment)
-        )
-
-    def commit(self, segment: str, rows: int, run_id: str) -> None:
-        """Make a written segment visible to later runs: one small file, written whole."""
-        fingerprint_file = f"{self.root}/fingerprint.json"
-        if not storage.exists(self.spark, fingerprint_file):
-            storage.write_text_atomically(
-                self.spark, fingerprint_file, json.dumps(self.fingerprint.fields(), indent=2)
+        self.version = self.table.current_version()
+        for old in self.table.old_segment_stores():
+            log.warning(
+                "feature store: %s is a segment store of an earlier version, whose fingerprint "
+                "did not cover the code: it is not read. Delete it to free its space.",
+                old,
             )
-        commit = {
-            "segment": segment,
-            "rows": rows,
-            "run_id": run_id,
-            "committed_at": datetime.now(UTC).isoformat(),
-        }
-        storage.write_text_atomically(
-            self.spark, f"{self.root}/commits/{segment}.json", json.dumps(commit, indent=2)
+
+    def stored(self) -> DataFrame | None:
+        """path, bytes, modified, features of this fingerprint, at the version read."""
+        if self.version is None:
+            return None
+        table = self.table.read(self.version)
+        return table.where(F.col("fingerprint") == self.fingerprint.id).select(*KEY, "features")
+
+    def merge(self, rows: DataFrame, run_id: str, refresh: bool = False) -> int | None:
+        """Add rows (path, bytes, modified, features) under the writer lock; with ``refresh``
+        replace the stored features of the same keys. The version written, None when the
+        table already held every row."""
+        spark = self.table.spark
+        source = rows.select(
+            F.lit(self.fingerprint.id).alias("fingerprint"),
+            *KEY,
+            "features",
+            F.lit(run_id).alias("run_id"),
+            F.lit(datetime.now(UTC)).alias("computed_at"),
         )
+        view = f"fruits_features_new_{uuid.uuid4().hex}"
+        source.createOrReplaceTempView(view)
+        matched = "WHEN MATCHED THEN UPDATE SET * " if refresh else ""
+        on = " AND ".join(f"t.{c} = s.{c}" for c in KEY)
+        statement = (
+            f"MERGE INTO {self.table.sql_name} AS t USING {view} AS s "
+            f"ON t.fingerprint = '{self.fingerprint.id}' AND t.fingerprint = s.fingerprint "
+            f"AND {on} {matched}WHEN NOT MATCHED THEN INSERT *"
+        )
+        try:
+            with self.table.lock.held(run_id):
+                self.table.create(run_id)
+                self._describe_fingerprint()
+                return self.table.write(statement, f"fruits-features run {run_id}")
+        finally:
+            spark.catalog.dropTempView(view)
+
+    def _describe_fingerprint(self) -> None:
+        """``fingerprints/<id>.json``: what the id stands for, for people and other readers."""
+        spark = self.table.spark
+        described = f"{self.table.root}/{FINGERPRINTS}/{self.fingerprint.id}.json"
+        if not storage.exists(spark, described):
+            text = json.dumps(self.fingerprint.fields(), indent=2, sort_keys=True)
+            storage.write_text_atomically(spark, described, text)
 
 
 def open_store(
     spark: SparkSession, request: JobRequest, weights_sha256: str
 ) -> FeatureStore | None:
-    """The part of the request's feature store that holds this model's features, if any."""
+    """The request's feature store at its newest version, for this model; None without one."""
     if not request.feature_store:
         return None
-    fingerprint = Fingerprint(weights_sha256, request.engine, request.image_size)
+    fingerprint = Fingerprint.of(weights_sha256, request.engine, request.image_size)
     return FeatureStore(spark, storage.qualify(spark, request.feature_store), fingerprint)

@@ -1,19 +1,24 @@
-"""The feature-extraction pandas UDF: image bytes → 1280-d vector or an error reason.
+"""The feature-extraction pandas UDF: an image's path → 1280-d vector or an error reason.
 
-Runs in the Python workers. The model is built once per worker process (not
-per task, not per batch) from weights broadcast by the driver.
+Runs in the Python workers, which read each image where it lives (a local file, or S3
+through pyarrow), a few at a time: no file index of the bank is ever built on the driver.
+The model is built once per worker process (not per task, not per batch) from the graph
+broadcast by the driver.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -26,6 +31,9 @@ from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, Str
 from fruits_contract.engines import BASE_MODULES, ENGINES
 from fruits_job.engines import Engine, build_engine
 from fruits_job.preprocess import ImageDecodeError, decode_image, to_model_input
+
+# Reads in flight per worker: S3 GETs of small files are latency-bound.
+READ_THREADS = 16
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +72,77 @@ class TaskStats:
     """Where a task's time went, logged when it ends (executor log)."""
 
     images: int = 0
+    read_seconds: float = 0.0
     decode_seconds: float = 0.0
     inference_seconds: float = 0.0
 
+    @property
+    def accounted(self) -> float:
+        return self.read_seconds + self.decode_seconds + self.inference_seconds
+
+
+@cache
+def _s3(bucket: str) -> object:
+    """pyarrow's S3 file system for a bucket, as the AWS SDK finds its credentials (the
+    instance profile on EMR); a local S3 through AWS_ENDPOINT_URL_S3, as boto3 takes it."""
+    from pyarrow import fs
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parsed = urlparse(endpoint)
+        return fs.S3FileSystem(
+            region=os.environ.get("AWS_REGION", "us-east-1"),
+            endpoint_override=parsed.netloc,
+            scheme=parsed.scheme or "https",
+        )
+    return fs.S3FileSystem(region=os.environ.get("AWS_REGION") or fs.resolve_s3_region(bucket))
+
+
+def read_file(path: str) -> bytes:
+    """The bytes of a file named as Spark lists it: ``s3://`` or ``s3a://`` (S3), ``file:``
+    or a plain local path."""
+    parsed = urlparse(path)
+    if parsed.scheme in ("s3", "s3a", "s3n"):
+        with _s3(parsed.netloc).open_input_stream(
+            f"{parsed.netloc}/{path.split('/', 3)[3]}"
+        ) as stream:
+            return stream.read()
+    local = path[len("file:") :] if path.startswith("file:") else path
+    with open(local, "rb") as handle:
+        return handle.read()
+
+
+def read_files(paths: Sequence[str]) -> list[bytes | OSError]:
+    """Each file's bytes, or the error that kept it from being read, in order."""
+
+    def read(path: str) -> bytes | OSError:
+        try:
+            return read_file(path)
+        except OSError as error:
+            return error
+
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        return list(pool.map(read, paths))
+
 
 def extract_batch(
-    engine: Engine, contents: pd.Series, settings: InferenceSettings, stats: TaskStats
+    engine: Engine, paths: pd.Series, settings: InferenceSettings, stats: TaskStats
 ) -> pd.DataFrame:
-    """Features for one Arrow batch, inferred in chunks of `batch_size` images."""
-    features: list[np.ndarray | None] = [None] * len(contents)
-    errors: list[str | None] = [None] * len(contents)
+    """Features for one Arrow batch of paths, inferred in chunks of `batch_size` images."""
+    features: list[np.ndarray | None] = [None] * len(paths)
+    errors: list[str | None] = [None] * len(paths)
     size = settings.image_size
+    started = time.perf_counter()
+    contents = read_files(list(paths))
+    stats.read_seconds += time.perf_counter() - started
     for start in range(0, len(contents), settings.batch_size):
         rows: list[int] = []
         pixels: list[np.ndarray] = []
         started = time.perf_counter()
-        for offset, data in enumerate(contents.iloc[start : start + settings.batch_size]):
+        for offset, data in enumerate(contents[start : start + settings.batch_size]):
             try:
+                if isinstance(data, OSError):
+                    raise ImageDecodeError(f"cannot read the file: {data}")
                 pixels.append(decode_image(data, size))
                 rows.append(start + offset)
             except ImageDecodeError as exc:
@@ -92,12 +154,12 @@ def extract_batch(
                 features[row] = vector.astype(np.float32)
         stats.decode_seconds += decoded - started
         stats.inference_seconds += time.perf_counter() - decoded
-    stats.images += len(contents)
+    stats.images += len(paths)
     return pd.DataFrame({"features": features, "error": errors})
 
 
 def make_feature_udf(settings: InferenceSettings, model: Broadcast, done: Accumulator):
-    """An iterator pandas UDF: content (binary) → struct<features, error>.
+    """An iterator pandas UDF: path (string) → struct<features, error>.
 
     `model` is the engine's artifact prepared on the driver (engines.prepare_model); `done`
     counts the images processed, for the driver's progress log (it sees a task's count when
@@ -110,18 +172,18 @@ def make_feature_udf(settings: InferenceSettings, model: Broadcast, done: Accumu
         engine = get_engine(settings, model)
         ready = time.perf_counter()
         stats = TaskStats()
-        for contents in batches:
-            yield extract_batch(engine, contents, settings, stats)
-            done.add(len(contents))
+        for paths in batches:
+            yield extract_batch(engine, paths, settings, stats)
+            done.add(len(paths))
         total = time.perf_counter() - started
         # print, not logging: Python workers have no logging handler, stderr reaches the
         # executor log (and the console in local mode).
         print(
             f"fruits_job task: {stats.images} images in {total:.1f} s "
             f"({stats.images / total if total else 0:.1f}/s): engine ready in "
-            f"{ready - started:.2f} s, decode {stats.decode_seconds:.1f} s, inference "
-            f"{stats.inference_seconds:.1f} s, rest (Spark, Arrow) "
-            f"{total - (ready - started) - stats.decode_seconds - stats.inference_seconds:.1f} s",
+            f"{ready - started:.2f} s, read {stats.read_seconds:.1f} s, decode "
+            f"{stats.decode_seconds:.1f} s, inference {stats.inference_seconds:.1f} s, rest "
+            f"(Spark, Arrow) {total - (ready - started) - stats.accounted:.1f} s",
             file=sys.stderr,
             flush=True,
         )

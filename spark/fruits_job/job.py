@@ -16,8 +16,8 @@ from pyspark.sql import SparkSession
 from fruits_contract.job_request import ERROR_PREFIX, JobRequest, JobRequestError
 from fruits_job import writers
 from fruits_job.bank import JobInputError, RunPaths, read_bank
-from fruits_job.feature_stage import extract_features
-from fruits_job.feature_store import new_segment_id, open_store
+from fruits_job.feature_stage import FeatureTable, extract_features
+from fruits_job.feature_store import FeatureStore, open_store
 from fruits_job.features import start_python_workers
 from fruits_job.inference_model import check_engine, load_model
 from fruits_job.model_info import describe_run, store_record
@@ -39,9 +39,8 @@ def run(spark: SparkSession, request: JobRequest) -> dict:
     images = len(bank.images)
     model = load_model(spark, paths, request, timer)
     store = open_store(spark, request, model.weights_sha256)
-    segment = new_segment_id()
 
-    # Transform and load: features (stored once the run succeeds), then the PCA.
+    # Transform: features (stored as soon as computed), then the PCA; load as they come.
     with reporting_progress(spark) as progress:
         with timer.stage("features", images):
             lookup = None if request.recompute else store
@@ -52,17 +51,12 @@ def run(spark: SparkSession, request: JobRequest) -> dict:
             table.partitions,
             table.reused,
         )
+        written = store_features(store, table, request, timer)
         with timer.stage("errors_and_metadata"):
             errors = writers.write_errors_and_metadata(
                 spark, paths.output, table.rows, bank.skipped
             )
         n_features = images - len(errors)
-        n_computed = n_features - table.reused
-        # Only features go to the store: an image that failed is tried again next run.
-        stored = store is not None and n_computed > 0
-        if stored:
-            with timer.stage("store_write", n_computed):
-                store.write_segment(table.fresh, segment)
         if n_features < max(2, request.pca_components):
             raise JobInputError(
                 f"only {n_features} of {images} images could be read, too few for "
@@ -81,7 +75,7 @@ def run(spark: SparkSession, request: JobRequest) -> dict:
         bank=bank,
         table=table,
         errors=len(errors),
-        store=store_record(store, segment if stored else None, request.recompute),
+        store=store_record(store, written, request.recompute),
         explained=pca.explained,
         model=model,
         stages=timer.stages,
@@ -90,14 +84,23 @@ def run(spark: SparkSession, request: JobRequest) -> dict:
         finished_at=datetime.now(UTC),
     )
     writers.write_model_info(spark, paths.output, info)
-    if stored:
-        # Last but _SUCCESS: a run that failed anywhere before leaves the store as it was.
-        store.commit(segment, n_computed, request.run_id)
-        log.info("feature store: %d new rows committed as segment %s", n_computed, segment)
     writers.write_success(spark, paths.output)
     log_done(info)
     table.release()
     return info
+
+
+def store_features(
+    store: FeatureStore | None, table: FeatureTable, request: JobRequest, timer: StageTimer
+) -> int | None:
+    """Merge the features this run computed into the store at once (a later failure keeps
+    them); errors are never stored. The table version written, if any."""
+    if store is None or not table.computed:
+        return None
+    with timer.stage("store_write", table.computed):
+        written = store.merge(table.fresh, request.run_id, refresh=request.recompute)
+    log.info("feature store: version %s written (read version %s)", written, store.version)
+    return written
 
 
 def log_done(info: dict) -> None:

@@ -1,4 +1,4 @@
-"""Listing the bank and reading the selected images, through Spark's file source.
+"""Listing the bank, through Spark's file source.
 
 The listing is Spark's own (binaryFile without its content column lists files, in parallel on
 a cluster, and reads no bytes), completed with the zero-length files its scans skip (the
@@ -6,28 +6,20 @@ file index knows them). It never shows hidden-looking names (Hadoop leaves out n
 starting with ``_`` or ``.``): the caller that lists the bank itself (the DAG, on S3) hands
 those to the job (``--also-skipped``), so the run still reports every file. Listing them
 here through Hadoop would cost a round trip per file, and Hadoop's glob fails on a name
-holding ':' on a local disk.
-
-Only the selected images are read: a class folder whose files are all selected is read
-whole, otherwise its selected files one by one. A file the run does not process (a name
-with ':', which Hadoop's local file system cannot open; a file beyond the mode's cap) is
-never opened.
+holding ':' on a local disk. The images themselves are read by the feature UDF, by path.
 """
 
 from __future__ import annotations
 
-import posixpath
 import re
-from collections import defaultdict
 from urllib.parse import unquote
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
-from fruits_contract.input_rule import HIDDEN_NAME, classify
 from fruits_contract.modes import MODES
-from fruits_job.selection import Image, ListedFile, relative_to_training
+from fruits_job.selection import ListedFile
 
 
 def hadoop_path_string(uri: str) -> str:
@@ -55,37 +47,3 @@ def list_bank(spark: SparkSession, training_uri: str, mode: str) -> list[ListedF
     """Every file Spark lists under the class folders the mode reads, empty ones included."""
     files = _spark_listing(spark, f"{training_uri}/{MODES[mode].class_glob}")
     return sorted(files, key=lambda f: f.path)
-
-
-def read_roots(images: list[Image], listed: list[ListedFile], training_uri: str) -> list[str]:
-    """What to load so that Spark reads the selected images and nothing else."""
-    wanted = {image.path for image in images if image.size > 0}
-    by_folder: dict[str, list[ListedFile]] = defaultdict(list)
-    for file in listed:
-        by_folder[posixpath.dirname(file.path)].append(file)
-    roots: list[str] = []
-    for folder, files in sorted(by_folder.items()):
-        selected = [f.path for f in files if f.path in wanted]
-        if not selected:
-            continue
-        # Read whole when Spark's scan of the folder would give exactly the selected images:
-        # what else it holds is empty (scans skip it) or hidden (listings skip it), and it
-        # has no subfolder (a folder's scan reaches into its subfolders).
-        nested = any(other.startswith(folder + "/") for other in by_folder if other != folder)
-        whole = not nested and all(
-            f.path in wanted
-            or f.size == 0
-            or classify(relative_to_training(f.path, training_uri))[1] == HIDDEN_NAME
-            for f in files
-        )
-        roots.extend([folder] if whole else selected)
-    return roots
-
-
-def read_images(spark: SparkSession, roots: list[str]) -> DataFrame:
-    """path, content and size of the files under ``roots`` (folders are read flat)."""
-    return (
-        spark.read.format("binaryFile")
-        .load(roots)
-        .select("path", "content", F.col("length").alias("bytes"))
-    )

@@ -13,14 +13,18 @@ from fruits_job.feature_store import FeatureStore
 from fruits_job.inference_model import Model
 
 
-def store_record(store: FeatureStore | None, segment: str | None, recompute: bool) -> Any:
-    """The feature store block: where, under which fingerprint, the segment this run wrote."""
+def store_record(store: FeatureStore | None, written: int | None, recompute: bool) -> Any:
+    """The feature store block: its table, the fingerprint, the versions read and written
+    (the run's features are the table's rows of its images, at either version)."""
     if store is None:
         return None
     return {
-        "uri": store.root,
+        "uri": store.table.root,
+        "table": store.table.uri,
+        "fingerprint_id": store.fingerprint.id,
         "fingerprint": store.fingerprint.fields(),
-        "segment": segment,
+        "version_read": store.version,
+        "version_written": written,
         "recompute": recompute,
     }
 

@@ -9,10 +9,6 @@ from PIL import Image, UnidentifiedImageError
 
 EMPTY_FILE = "empty file (0 bytes)"
 
-# Part of the feature store's fingerprint: bump it when decoding or resizing changes the
-# pixels the model sees, so no stored feature of the old pixels is reused.
-PREPROCESS_REVISION = 1
-
 
 class ImageDecodeError(ValueError):
     """The bytes are not an image we can turn into RGB pixels."""

@@ -70,3 +70,11 @@ def list_files(spark: SparkSession, folder_uri: str) -> list[str]:
     if not fs.exists(path):
         return []
     return [str(status.getPath().toString()) for status in fs.listStatus(path) if status.isFile()]
+
+
+def list_folders(spark: SparkSession, folder_uri: str) -> list[str]:
+    """URIs of the folders directly in a folder (none when it does not exist)."""
+    fs, path = _fs_and_path(spark, folder_uri)
+    if not fs.exists(path):
+        return []
+    return [str(s.getPath().toString()) for s in fs.listStatus(path) if s.isDirectory()]

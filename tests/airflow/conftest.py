@@ -162,6 +162,17 @@ class S3Server:
 
         return ClientHook(aws_conn_id=None)
 
+    def access(self):
+        """How Spark, boto3 and pyarrow reach this server, as the local backend finds it."""
+        from fruits_features.s3 import S3Access
+
+        return S3Access(
+            region="us-east-1",
+            endpoint=self.endpoint,
+            access_key=S3_ACCESS_KEY,
+            secret_key=S3_SECRET_KEY,
+        )
+
     def keys(self, prefix: str) -> list[str]:
         pages = (
             self.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
@@ -302,7 +313,6 @@ def pipeline_env(monkeypatch, s3_server, emr_faults, tmp_path) -> dict[str, str]
         "FRUITS_OUTPUT_PREFIX": f"runs/{tmp_path.name}",
         "FRUITS_FEATURE_STORE_PREFIX": f"stores/{tmp_path.name}",
         "FRUITS_RESULTS_DIR": str(tmp_path / "results"),
-        "FRUITS_LOCAL_FEATURE_STORE_DIR": str(tmp_path / "feature-store"),
         "FRUITS_STEP_POLL_SECONDS": "1",
         "FRUITS_STEP_TIMEOUT_SECONDS": "180",
     }
@@ -346,8 +356,8 @@ def emr_clusters() -> list:
 BOOTSTRAP_FAILURE = "bootstrap action 1 returned a non-zero return code"
 
 
-def sensor_is_waiting(run_id: str) -> bool:
-    """Has the run's ``watch_step`` deferred or rescheduled itself at least once?"""
+def sensor_is_waiting(run_id: str, task_id: str = "watch_step") -> bool:
+    """Has the run's sensor deferred or rescheduled itself at least once?"""
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.taskreschedule import TaskReschedule
     from airflow.utils.session import create_session
@@ -356,7 +366,7 @@ def sensor_is_waiting(run_id: str) -> bool:
     with create_session() as session:
         ti = session.scalars(
             select(TaskInstance).where(
-                TaskInstance.run_id == run_id, TaskInstance.task_id == "watch_step"
+                TaskInstance.run_id == run_id, TaskInstance.task_id == task_id
             )
         ).first()
         if ti is None:
@@ -389,12 +399,16 @@ class EmrStepDriver:
     def run(self) -> None:
         while not self._stop.wait(0.2):
             for cluster in emr_clusters():
-                for step in list(cluster.steps):
+                for index, step in enumerate(list(cluster.steps)):
                     if step.state != "RUNNING" or step.id in self.handled:
                         continue
                     run_id = list(step.args)[list(step.args).index("--run-id") + 1]
                     started = self._seen.setdefault(step.id, time.monotonic())
-                    if sensor_is_waiting(run_id) or time.monotonic() - started > self.max_wait:
+                    sensor = ("watch_step", "watch_maintenance")[min(index, 1)]
+                    if (
+                        sensor_is_waiting(run_id, sensor)
+                        or time.monotonic() - started > self.max_wait
+                    ):
                         self._finish(cluster, step)
 
     def _finish(self, cluster, step) -> None:
@@ -412,9 +426,13 @@ class EmrStepDriver:
             step.state = "FAILED"
         else:
             log_uri = step_log_uri(cluster.log_uri, cluster.id, step.id)
-            result = StepExecutor(self.s3.hook()).run(args, log_uri)
+            result = StepExecutor(self.s3.hook(), self.s3.access()).run(args, log_uri)
             self.runs[step.id] = result
             step.state = "COMPLETED" if result.code == 0 else "FAILED"
+        # As EMR does (ActionOnFailure CONTINUE): the next step starts.
+        waiting = [s for s in cluster.steps if s.state == "PENDING"]
+        if waiting and cluster.state not in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
+            waiting[0].state = "RUNNING"
 
 
 def publish_job_outputs(

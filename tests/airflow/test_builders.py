@@ -211,6 +211,7 @@ def test_cluster_spec_exact():
                     "spark.executor.memoryOverhead": "6656m",
                 },
             },
+            {"Classification": "delta-defaults", "Properties": {"delta.enabled": "true"}},
         ],
         "JobFlowRole": "EMR_EC2_DefaultRole",
         "ServiceRole": "EMR_DefaultRole",

@@ -17,7 +17,9 @@ EMR_GRAPH = {
     "create_cluster": {"check_inputs", "upload_artifacts"},
     "add_step": {"check_inputs", "create_cluster"},
     "watch_step": {"check_inputs", "create_cluster", "add_step"},
-    "terminate_cluster": {"check_inputs", "create_cluster", "add_step", "watch_step"},
+    # The feature store's maintenance, the cluster's second step when it is due.
+    "watch_maintenance": {"check_inputs", "create_cluster", "watch_step"},
+    "terminate_cluster": {"check_inputs", "create_cluster", "add_step", "watch_maintenance"},
     # Whatever happened: no cluster tagged with the run may be left running.
     "no_cluster_left": {"check_inputs", "terminate_cluster"},
     "download_outputs": {"check_inputs", "watch_step"},
@@ -30,6 +32,7 @@ LOCAL_GRAPH = {
     "check_inputs": set(),
     "upload_artifacts": {"check_inputs"},
     "run_spark_locally": {"check_inputs", "upload_artifacts"},
+    "maintain_feature_store": {"check_inputs", "run_spark_locally"},
     "download_outputs": {"check_inputs", "run_spark_locally"},
     "validate_outputs": {"check_inputs", "download_outputs"},
     "publish_pca": {"check_inputs", "validate_outputs"},

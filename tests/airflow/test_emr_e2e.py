@@ -68,6 +68,7 @@ def assert_aws_would_accept(calls, pipeline_env, **settings: str) -> None:
             "bucket": BUCKET,
             "input_prefix": pipeline_env["FRUITS_INPUT_PREFIX"],
             "output_prefix": pipeline_env["FRUITS_OUTPUT_PREFIX"],
+            "feature_store_prefix": pipeline_env["FRUITS_FEATURE_STORE_PREFIX"],
             **settings,
         }
     )
@@ -97,7 +98,10 @@ def test_successful_run_survives_throttling_and_ends_its_cluster(
         run = dag.test(run_conf=JOB_CONF)
 
     assert str(run.state) == "success", states(run)
-    assert set(states(run).values()) == {"success"}
+    got = states(run)
+    # A new store: its first maintenance is a week after its table's creation.
+    assert got.pop("watch_maintenance") == "skipped"
+    assert set(got.values()) == {"success"}
     assert ("DescribeStep", "throttle") in emr_faults.faulted
     assert ("TerminateJobFlows", "throttle") in emr_faults.faulted
     (cluster,) = new_clusters(before)
@@ -117,6 +121,7 @@ def test_successful_run_survives_throttling_and_ends_its_cluster(
     artifacts = s3_server.keys(f"fruits-features/artifacts/{key}/")
     assert {k.rsplit("/", 1)[-1] for k in artifacts} == {
         "process_fruits_data.py",
+        "maintain_feature_store.py",
         "fruits_job.zip",
         "install_dependencies.sh",
         "requirements-emr-driver.txt",

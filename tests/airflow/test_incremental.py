@@ -4,6 +4,8 @@ features of the images it already saw (local compute and EMR on moto, S3 on Seaw
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -67,6 +69,22 @@ def add_photo(s3_server, prefix: str) -> str:
     return f"s3://{BUCKET}/{key}"
 
 
+def age_the_maintenance_record(s3_server, pipeline_env, days: int) -> dict:
+    """Make the store's last maintenance (or its creation) ``days`` old: the next run's is due."""
+    key = f"{pipeline_env['FRUITS_FEATURE_STORE_PREFIX']}/maintenance.json"
+    client = s3_server.client()
+    record = json.loads(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    then = datetime.fromisoformat(record["finished_at"]) - timedelta(days=days)
+    record["finished_at"] = then.isoformat()
+    client.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(record).encode())
+    return record
+
+
+def maintenance_record(s3_server, pipeline_env) -> dict:
+    key = f"{pipeline_env['FRUITS_FEATURE_STORE_PREFIX']}/maintenance.json"
+    return json.loads(s3_server.client().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
 def model_info(pipeline_env, run) -> dict:
     folder = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini" / run_key(run.run_id)
     return json.loads((folder / "model_info" / "model_info.json").read_text())
@@ -95,6 +113,9 @@ def test_local_nightly_runs_skip_an_unchanged_bank_and_reuse_features(
     assert str(first.state) == "success", states(first)
     counts = model_info(pipeline_env, first)["counts"]
     assert (counts["features_computed"], counts["features_reused"]) == (12, 0)
+    # A new store: its table was created by this run, its first maintenance is a week away.
+    assert states(first)["maintain_feature_store"] == "skipped"
+    assert maintenance_record(s3_server, pipeline_env)["run_id"] == first.run_id
     runs_on_s3 = s3_server.keys(f"{pipeline_env['FRUITS_OUTPUT_PREFIX']}/mini/")
     capfd.readouterr()
 
@@ -104,9 +125,19 @@ def test_local_nightly_runs_skip_an_unchanged_bank_and_reuse_features(
     assert s3_server.keys(f"{pipeline_env['FRUITS_OUTPUT_PREFIX']}/mini/") == runs_on_s3
 
     new_photo = add_photo(s3_server, own_bank)
+    age_the_maintenance_record(s3_server, pipeline_env, days=8)
     changed = dag.test(run_conf=CONF)
 
     assert str(changed.state) == "success", states(changed)
+    assert states(changed)["maintain_feature_store"] == "success"
+    log = capfd.readouterr().out
+    assert "Feature store maintenance due" in log
+    # The merges of both runs (files of their own each), compacted into one file.
+    before = re.search(r"feature table before: version 2, (\d+) files", log)
+    assert before and int(before.group(1)) >= 2, log[-3000:]
+    assert "feature table after OPTIMIZE: version 3, 1 files" in log
+    record = maintenance_record(s3_server, pipeline_env)
+    assert (record["run_id"], record["after"]["files"]) == (changed.run_id, 1)
     info = model_info(pipeline_env, changed)
     counts = info["counts"]
     assert (counts["features_computed"], counts["features_reused"]) == (1, 12)
@@ -132,9 +163,9 @@ def test_emr_nightly_runs_start_no_cluster_for_an_unchanged_bank(
     first = dag.test(run_conf=CONF)
     assert str(first.state) == "success", states(first)
     assert len(emr_clusters()) == len(before) + 1
-    # The features went to the store on S3, committed.
-    store = s3_server.keys(pipeline_env["FRUITS_FEATURE_STORE_PREFIX"] + "/")
-    assert any("/commits/" in k for k in store)
+    # The features went to the store's Delta table on S3, committed.
+    store = s3_server.keys(pipeline_env["FRUITS_FEATURE_STORE_PREFIX"] + "/features/_delta_log/")
+    assert any(k.endswith(".json") for k in store)
     capfd.readouterr()
 
     with record_aws_calls() as calls:
@@ -145,6 +176,7 @@ def test_emr_nightly_runs_start_no_cluster_for_an_unchanged_bank(
     assert not [c for c in calls.calls if c.service == "emr" and c.operation == "RunJobFlow"]
 
     add_photo(s3_server, own_bank)
+    age_the_maintenance_record(s3_server, pipeline_env, days=8)
     changed = dag.test(run_conf=CONF)
 
     assert str(changed.state) == "success", states(changed)
@@ -153,3 +185,10 @@ def test_emr_nightly_runs_start_no_cluster_for_an_unchanged_bank(
     # The step read the store on S3: only the new photo was computed.
     assert (counts["features_computed"], counts["features_reused"]) == (1, 12)
     assert all(run.code == 0 for run in driver.runs.values())
+    # The maintenance was due: the cluster's second step, watched, recorded on S3.
+    (cluster,) = [c for c in emr_clusters() if c.id not in before and c.steps[0].id in driver.runs
+                  and run_key(changed.run_id) in c.name]  # fmt: skip
+    assert [s.name.split()[1] for s in cluster.steps] == ["mini", "maintenance"]
+    assert states(changed)["watch_maintenance"] == "success"
+    record = maintenance_record(s3_server, pipeline_env)
+    assert (record["run_id"], record["after"]["files"]) == (changed.run_id, 1)

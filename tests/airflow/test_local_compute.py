@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fruits_features.compute.local import staging_folder
+from fruits_features.compute.local import work_folder
 from fruits_features.compute.spark_process import SparkJobError, last_error_line, run_streaming
 from fruits_features.job_invocation import find_spark_submit, local_spark_env
 
@@ -181,14 +181,14 @@ def _ps() -> list[str]:
     return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
 
 
-def test_staging_folders_of_dead_tasks_are_removed(tmp_path):
+def test_working_folders_of_dead_tasks_are_removed(tmp_path):
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True)  # fmt: skip
     dead = tmp_path / f"run-1.{int(finished.stdout)}"
     (dead / "input").mkdir(parents=True)
     alive = tmp_path / f"run-2.{os.getpid()}"
     alive.mkdir()
-    with staging_folder("run-3", root=tmp_path) as folder:
+    with work_folder("run-3", root=tmp_path) as folder:
         assert folder.is_dir()
         assert not dead.exists()  # its task is gone
         assert alive.exists()  # a running task's folder is left alone

@@ -46,12 +46,12 @@ def test_local_run_gives_validated_outputs_on_s3_and_in_results(
     assert str(run.state) == "success", got
     assert len(emr_clusters()) == clusters_before
     log = capfd.readouterr().out
-    # Only the Apple classes were staged, and the job's own log reached the task log.
-    assert "Staged 338 files" in log
+    # The job listed the Apple classes on S3 in place, and its own log reached the task log.
+    assert f"selected from 338 files under s3://{BUCKET}/" in log
     # Every stage of the job, started and done, in the task log, in run order.
     done = re.findall(r"stage (\w+): done in [0-9.]+ s", log)
     assert done == [
-        "list", "prepare_model", "features", "errors_and_metadata", "store_write",
+        "list", "prepare_model", "features", "store_write", "errors_and_metadata",
         "write_features", "pca",
     ], done  # fmt: skip
     assert "stage features: started (24 images)" in log
@@ -71,11 +71,11 @@ def test_local_run_gives_validated_outputs_on_s3_and_in_results(
     assert (folder / "report" / "report.html").is_file()
     assert prefix + "report/report.html" in keys
     assert (folder / "_SOURCE").read_text().strip() == f"s3://{BUCKET}/{prefix.rstrip('/')}"
-    # The report names the S3 locations, not the staging folder the local Spark job used.
+    # The report names the S3 locations (the job read and wrote them in place).
     header = (folder / "report" / "report.html").read_text().split("</header>")[0]
     assert f"s3://{BUCKET}/{pipeline_env['FRUITS_INPUT_PREFIX']}" in header
     assert f"s3://{BUCKET}/{prefix.rstrip('/')}" in header
-    # The job itself was told the bank URIs it stands in for: its own records name S3 too.
+    # The job's own records name S3 too.
     assert info["input"].startswith(f"s3://{BUCKET}/{pipeline_env['FRUITS_INPUT_PREFIX']}")
     assert info["output"] == f"s3://{BUCKET}/{prefix.rstrip('/')}"
     assert "fruits-features-staging" not in json.dumps(info) + header
@@ -129,7 +129,6 @@ def test_airflow_dags_test_cli(tmp_path, s3_server, moto_server):
         "FRUITS_INPUT_PREFIX": "input/fruits-360",
         "FRUITS_OUTPUT_PREFIX": f"runs/{tmp_path.name}",
         "FRUITS_RESULTS_DIR": str(results),
-        "FRUITS_LOCAL_FEATURE_STORE_DIR": str(tmp_path / "feature-store"),
     }
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)

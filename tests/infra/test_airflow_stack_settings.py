@@ -31,7 +31,6 @@ DIFFERENT_BY_DESIGN = {
     "AIRFLOW_CONN_AWS_DEFAULT": "the SeaweedFS container vs this checkout's SeaweedFS",
     "FRUITS_PROJECT_DIR": "the container's mount vs the checkout",
     "FRUITS_RESULTS_DIR": "the container's mount vs the checkout's results/",
-    "FRUITS_LOCAL_FEATURE_STORE_DIR": "a named volume vs the checkout's var/feature-store/",
 }
 # Only the script sets these: the image has them built in, or compose passes a port mapping.
 SCRIPT_ONLY = {

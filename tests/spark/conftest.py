@@ -27,6 +27,7 @@ PCA_K = 8
 def spark(tmp_path_factory):
     """A local session in this process; its Python workers import the job from the zip the
     DAG ships (``--py-files``), as on a cluster."""
+    from fruits_features.job_invocation import local_jars
     from fruits_features.job_package import build_job_zip
     from fruits_job.engines import EXPORT_CACHE_ENV
 
@@ -34,9 +35,10 @@ def spark(tmp_path_factory):
     # The models these runs use are exported by the code under test, not taken from an
     # earlier session's cache.
     os.environ[EXPORT_CACHE_ENV] = str(tmp_path_factory.mktemp("export_cache"))
+    jars = ",".join(str(jar) for jar in local_jars())
     os.environ["PYSPARK_SUBMIT_ARGS"] = (
         "--master local[2] --conf spark.ui.enabled=false --driver-memory 2g "
-        f"--py-files {job_zip} pyspark-shell"
+        f"--jars {jars} --py-files {job_zip} pyspark-shell"
     )
     from fruits_job.session import build_session
 

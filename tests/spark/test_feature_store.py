@@ -3,6 +3,7 @@ leaves behind (a failed or killed run, overlapping writers)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from PIL import Image
 from tests.conftest import WEIGHTS
 from tests.spark.conftest import job_args
 from tests.spark.images import BROKEN_REJECTED, build_input, sample_images
+from tests.spark.stores import feature_rows, file_uri, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -49,16 +51,13 @@ def features_by_path(output: Path) -> dict[str, np.ndarray]:
     }
 
 
-def commits(store: Path) -> set[str]:
-    return {p.name for p in store.glob("*/commits/*.json")}
-
-
-def segments(store: Path) -> set[str]:
-    return {p.name for p in store.glob("*/segments/*")}
-
-
-def file_uri(path: Path) -> str:
-    return f"file:{path}"
+def table_rows(spark, store: Path, version: int | None = None) -> pd.DataFrame:
+    """The store's table now, or as of a version (fingerprint, path, bytes, modified,
+    features, run_id, computed_at)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(str(store / "features")).toPandas()
 
 
 @pytest.fixture(scope="module")
@@ -98,21 +97,27 @@ def history(spark, tmp_path_factory):
     }
 
 
-def test_the_first_run_computes_everything_and_stores_only_features(history):
+def test_the_first_run_computes_everything_and_stores_only_features(spark, history):
     counts = history["first"]["counts"]
     assert (counts["features_reused"], counts["features_computed"]) == (0, counts["features"])
-    segment = history["first"]["feature_store"]["segment"]
-    (folder,) = history["store"].glob(f"*/segments/{segment}")
-    assert {f"{segment}.json"} < commits(history["store"])
-    stored = pq.read_table(folder).to_pandas()
+    block = history["first"]["feature_store"]
+    # A new table: created (version 0), then this run's merge.
+    assert (block["version_read"], block["version_written"]) == (None, 1)
+    stored = table_rows(spark, history["store"], block["version_written"])
+    stored = stored[stored.fingerprint == block["fingerprint_id"]]
     # Errors are never stored: a broken image is tried again by the next run.
     assert len(stored) == counts["features"] == counts["images_selected"] - len(BROKEN_REJECTED)
     assert not any(name in path for path in stored.path for name in BROKEN_REJECTED)
-    assert set(stored.columns) == {"path", "bytes", "modified", "features"}
+    assert list(stored.columns) == [
+        *("fingerprint", "path", "bytes", "modified", "features", "run_id", "computed_at")
+    ]
+    assert set(stored.run_id) == {history["first"]["run_id"]}
 
 
 def test_only_added_and_modified_images_are_computed(history):
     first, second = history["first"]["counts"], history["second"]["counts"]
+    assert history["second"]["feature_store"]["version_read"] == 1
+    assert history["second"]["feature_store"]["version_written"] == 2
     changed = len(history["added"]) + len(history["modified"])
     unchanged = first["features"] - len(history["deleted"]) - len(history["modified"])
     assert (second["features_computed"], second["features_reused"]) == (changed, unchanged)
@@ -149,9 +154,21 @@ def test_the_pca_is_fitted_on_every_image_reused_or_not(history):
     np.testing.assert_allclose(history["second"]["explained_variance"], expected, rtol=1e-6)
 
 
-def test_a_run_that_fails_after_writing_its_segment_leaves_the_store_as_it_was(
-    spark, history, tmp_path
-):
+def test_a_run_read_back_as_of_its_version_gives_its_features(spark, history):
+    """Time travel: the table at the version a run wrote holds its features, bit for bit."""
+    block = history["first"]["feature_store"]
+    table = str(history["store"] / "features")
+    then = spark.read.format("delta").option("versionAsOf", block["version_written"]).load(table)
+    then = then.where(then.fingerprint == block["fingerprint_id"]).toPandas()
+    before = history["before"]
+    assert set(then.path) == set(before)
+    for path, vector in zip(then.path, then.features, strict=True):
+        assert np.asarray(vector, dtype=np.float32).tobytes() == before[path].tobytes(), path
+
+
+def test_a_run_that_fails_after_its_features_keeps_them(spark, history, tmp_path):
+    """Features are committed as soon as the feature stage ends: a later failure keeps them,
+    and the next run reuses them."""
     from fruits_job.bank import JobInputError
 
     store = tmp_path / "store"
@@ -160,7 +177,6 @@ def test_a_run_that_fails_after_writing_its_segment_leaves_the_store_as_it_was(
     shutil.copytree(history["bank"], bank)
     new = sample_images("Banana", 7)[6]
     shutil.copy(new, bank / "Training" / "Banana" / new.name)
-    before = commits(store), segments(store)
     images = history["second"]["counts"]["images_selected"] + 1
     # The copy stands for the bank: the same keys (copytree keeps sizes and times).
     same_bank = ("--input-as", file_uri(history["bank"]))
@@ -169,19 +185,17 @@ def test_a_run_that_fails_after_writing_its_segment_leaves_the_store_as_it_was(
         run_job(
             spark, bank, tmp_path / "failed", store, "--pca-components", str(images - 1), *same_bank
         )
-    assert commits(store) == before[0]
-    # Its rows were written, never committed: the next run does not see them.
-    assert len(segments(store) - before[1]) == 1
+    assert len(table_rows(spark, store)) == len(table_rows(spark, history["store"])) + 1
     info = run_job(spark, bank, tmp_path / "next", store, *same_bank)
     assert (info["counts"]["features_computed"], info["counts"]["features_reused"]) == (
-        1,
-        history["second"]["counts"]["features"],
+        0,
+        history["second"]["counts"]["features"] + 1,
     )
 
 
-def test_a_killed_run_leaves_the_store_usable(spark, history, tmp_path):
-    """SIGKILL of the whole job (spark-submit, its JVM and workers) once its segment is
-    written, before its commit: the store still has only committed segments."""
+def test_a_killed_run_leaves_the_table_readable_and_consistent(spark, history, tmp_path):
+    """SIGKILL of the whole job (spark-submit, its JVM and workers) once its features are
+    merged: the table is readable, holds them once, and the next run reuses them."""
     from fruits_contract.job_request import JobRequest
     from fruits_features.job_invocation import JobInvocation, local_spark_submit
     from fruits_features.job_package import build_job_zip
@@ -194,7 +208,6 @@ def test_a_killed_run_leaves_the_store_usable(spark, history, tmp_path):
     new = sample_images("Strawberry", 1)[0]
     (bank / "Training" / "Strawberry").mkdir()
     shutil.copy(new, bank / "Training" / "Strawberry" / new.name)
-    committed = commits(store)
     request = JobRequest(
         input_uri=str(bank),
         output_uri=str(tmp_path / "killed"),
@@ -222,15 +235,15 @@ def test_a_killed_run_leaves_the_store_usable(spark, history, tmp_path):
     finally:
         job.wait(timeout=60)
     assert job.returncode == -signal.SIGKILL, "".join(seen[-30:])
-    assert commits(store) == committed
     assert not (tmp_path / "killed" / "_SUCCESS").exists()
-    # What the killed run wrote is there, and unused: the next run computes its image again.
-    assert len(segments(store)) == len(committed) + 1
+    rows = table_rows(spark, store)
+    assert len(rows) == len(table_rows(spark, history["store"])) + 1
+    assert not rows.duplicated(["fingerprint", "path", "bytes", "modified"]).any()
     info = run_job(spark, bank, tmp_path / "next", store, "--input-as", file_uri(history["bank"]))
     counts = info["counts"]
     assert (counts["features_computed"], counts["features_reused"]) == (
-        1,
-        history["second"]["counts"]["features"],
+        0,
+        history["second"]["counts"]["features"] + 1,
     )
 
 
@@ -250,82 +263,145 @@ def test_a_changed_engine_or_weights_file_starts_cold(spark, history, tmp_path):
         h5[kernels[0]][(0,) * h5[kernels[0]].ndim] += 1e-3
     changed = run_job(spark, history["bank"], tmp_path / "w", store, "--weights", str(weights))
     assert changed["counts"]["features_reused"] == 0
-    fingerprints = {p.name for p in store.iterdir()}
-    assert len(fingerprints) == 3
+    assert set(table_rows(spark, store).fingerprint) == {
+        history["second"]["feature_store"]["fingerprint_id"],
+        tensorflow["feature_store"]["fingerprint_id"],
+        changed["feature_store"]["fingerprint_id"],
+    }
     assert changed["weights"]["sha256"] != history["second"]["weights"]["sha256"]
     assert changed["feature_store"]["fingerprint"]["weights_sha256"] == changed["weights"]["sha256"]
+    described = store / "fingerprints" / f"{changed['feature_store']['fingerprint_id']}.json"
+    assert json.loads(described.read_text()) == changed["feature_store"]["fingerprint"]
 
 
-def test_recompute_refreshes_the_store_and_the_newest_segment_wins(spark, history, tmp_path):
+def test_the_fingerprint_follows_the_code_not_its_comments(tmp_path, monkeypatch):
+    """A change to what the preprocessing, feature or export code does starts cold; a comment
+    or a docstring does not."""
+    import importlib
+    import sys
+
+    from fruits_job.code_digest import code_digest
+
+    package = tmp_path / "probe_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    module = package / "shaping.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def digest(source: str) -> str:
+        module.write_text(source)
+        sys.modules.pop("probe_pkg.shaping", None)
+        importlib.invalidate_caches()
+        return code_digest(("probe_pkg.shaping",))
+
+    base = digest('"""Scale."""\n\ndef scale(x):\n    return x / 127.5 - 1.0\n')
+    assert digest('"""Scale it."""\n\n\ndef scale(x):  # why\n    return x / 127.5 - 1.0\n') == base
+    assert digest('"""Scale."""\n\ndef scale(x):\n    return x / 128.0 - 1.0\n') != base
+
+
+def test_recompute_refreshes_the_stored_rows_in_place(spark, history, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(history["store"], store)
+    before = table_rows(spark, store)
     info = run_job(spark, history["bank"], tmp_path / "again", store, "--recompute")
     counts = info["counts"]
     assert (counts["features_reused"], counts["features_computed"]) == (0, counts["features"])
-    assert len(commits(store)) == 3
+    after = table_rows(spark, store)
+    # The same keys, once each: refreshed, not duplicated.
+    assert len(after) == len(before)
+    assert not after.duplicated(["fingerprint", "path", "bytes", "modified"]).any()
+    fresh = set(after[after.run_id == info["run_id"]].path)
+    assert len(fresh) == counts["features"]
 
 
-def _store(spark, root: Path, sha: str = "0" * 64):
-    from fruits_job.feature_store import FeatureStore, Fingerprint
-
-    return FeatureStore(spark, file_uri(root), Fingerprint(sha, "onnxruntime", 224))
-
-
-def _rows(spark, paths: list[str], value: float):
-    rows = [(p, 10, 1000, [value] * 1280) for p in paths]
-    return spark.createDataFrame(
-        rows, "path string, bytes long, modified long, features array<float>"
-    )
+def test_a_store_under_segments_spaces_and_non_ascii_works(spark, history, tmp_path):
+    store = tmp_path / "segments" / "a store" / "été"
+    first = run_job(spark, history["bank"], tmp_path / "one", store)
+    second = run_job(spark, history["bank"], tmp_path / "two", store)
+    assert second["counts"]["features_reused"] == first["counts"]["features"] > 0
+    assert second["counts"]["features_computed"] == 0
 
 
-def _wanted(paths: list[str], sizes: list[int] | None = None) -> pd.DataFrame:
-    sizes = sizes or [10] * len(paths)
-    return pd.DataFrame({"path": paths, "bytes": sizes, "modified": [1000] * len(paths)})
+def test_an_old_segment_store_is_named_and_ignored(spark, history, tmp_path, caplog):
+    store = tmp_path / "store"
+    old = store / "3d83355e994c49d9"
+    (old / "commits").mkdir(parents=True)
+    (old / "segments").mkdir()
+    info = run_job(spark, history["bank"], tmp_path / "one", store)
+    assert info["counts"]["features_reused"] == 0
+    assert "is a segment store of an earlier version" in caplog.text
+    assert str(old) in caplog.text
 
 
-def test_overlapping_writers_keep_every_segment_and_the_newest_wins(spark, tmp_path):
-    from fruits_job.feature_store import new_segment_id
-
-    store = _store(spark, tmp_path)
+def test_overlapping_writers_keep_both_runsfeature_rows(spark, tmp_path):
+    """Two runs merging at once (overlapping on two images): both runs' rows are kept, each
+    key once; the writer lock orders them (the first one's rows stand for the shared keys)."""
+    root = tmp_path / "store"
     paths = [f"s3://b/Training/A/{i}.jpg" for i in range(6)]
-    # Two runs at once, overlapping on images 2 and 3.
-    jobs = {new_segment_id(): (paths[:4], 1.0), new_segment_id(): (paths[2:], 2.0)}
-    errors = []
+    jobs = {"run-1": (paths[:4], 1.0), "run-2": (paths[2:], 2.0)}
+    errors, versions = [], {}
 
-    def write(segment: str, rows: list[str], value: float) -> None:
+    def write(run_id: str, rows: list[str], value: float) -> None:
         try:
-            store.write_segment(_rows(spark, rows, value), segment)
-            store.commit(segment, len(rows), f"run-{value}")
+            versions[run_id] = open_store(spark, root).merge(
+                feature_rows(spark, rows, value), run_id
+            )
         except Exception as error:  # reported below: a thread's exception is lost otherwise
             errors.append(error)
 
-    threads = [threading.Thread(target=write, args=(s, *job)) for s, job in jobs.items()]
+    threads = [threading.Thread(target=write, args=(r, *job)) for r, job in jobs.items()]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
-    assert store.committed_segments() == sorted(jobs)
-    found, features = store.lookup(_wanted(paths))
-    assert found == set(paths)
-    values = {row.path: row.features[0] for row in features.collect()}
-    newest = max(jobs)
-    assert values == {p: (jobs[newest][1] if p in jobs[newest][0] else 1.0) for p in paths}
+    assert sorted(versions.values()) == [1, 2]
+    rows = table_rows(spark, root)
+    assert sorted(rows.path) == paths
+    first = min(versions, key=versions.get)
+    shared = rows[rows.path.isin(paths[2:4])]
+    assert set(shared.run_id) == {first}
+    assert set(rows.run_id) == {"run-1", "run-2"}
 
 
-def test_a_changed_file_or_an_unreadable_commit_is_not_reused(spark, tmp_path, caplog):
-    from fruits_job.feature_store import new_segment_id
+def test_a_changed_file_is_another_key(spark, tmp_path):
+    store = open_store(spark, tmp_path)
+    store.merge(feature_rows(spark, ["a", "b"], 1.0), "run")
+    store = open_store(spark, tmp_path)
+    wanted = spark.createDataFrame(
+        [("a", 10, 1000), ("b", 11, 1000), ("c", 10, 1000)],
+        "path string, bytes long, modified long",
+    )
+    found = wanted.join(store.stored(), ["path", "bytes", "modified"]).select("path", "bytes")
+    assert [tuple(r) for r in found.collect()] == [("a", 10)]
+    other = open_store(spark, tmp_path, sha="1" * 64)
+    assert other.stored().count() == 0
 
-    store = _store(spark, tmp_path)
-    segment = new_segment_id()
-    store.write_segment(_rows(spark, ["a", "b"], 1.0), segment)
-    store.commit(segment, 2, "run")
-    wanted = _wanted(["a", "b", "c"], sizes=[10, 11, 10])
-    found, features = store.lookup(wanted)
-    assert found == {"a"}
-    assert [(row.path, row.bytes) for row in features.collect()] == [("a", 10)]
-    (Path(store.root.removeprefix("file:")) / "commits" / "zz.json").write_text('{"segm')
-    assert store.committed_segments() == [segment]
-    assert "ignoring unreadable commit" in caplog.text
-    other = _store(spark, tmp_path, sha="1" * 64)
-    assert other.lookup(wanted) == (set(), None)
+
+@pytest.mark.long
+def test_the_lookup_of_a_big_table_keeps_per_image_data_off_the_driver(tmp_path):
+    """500,000 stored images, 5,000 new: the lookup is a join in Spark. With
+    spark.driver.maxResultSize at 16 MB (the keys alone are ~30 MB), nothing of per-image
+    size may come back to the driver."""
+    from fruits_features.job_invocation import find_spark_submit, local_jars, local_spark_env
+    from fruits_features.job_package import build_job_zip
+    from tests.conftest import REPO
+
+    out = tmp_path / "found.json"
+    done = subprocess.run(
+        [
+            str(find_spark_submit()),
+            *("--master", "local[2]", "--driver-memory", "1g"),
+            *("--conf", "spark.ui.enabled=false", "--conf", "spark.driver.maxResultSize=16m"),
+            *("--jars", ",".join(str(jar) for jar in local_jars())),
+            *("--py-files", str(build_job_zip(REPO, tmp_path))),
+            str(Path(__file__).with_name("lookup_probe.py")),
+            *(file_uri(tmp_path / "store"), "500000", "5000", str(out)),
+        ],
+        env=local_spark_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert json.loads(out.read_text()) == {"to_compute": 5000, "reused": 500000}

@@ -39,17 +39,23 @@ class EmrBackend:
             raise SizingError("the job does not fit the cluster: " + "; ".join(problems))
         layout, params = plan.layout, plan.params
         step_name = f"fruits-features {params.mode} {layout.run_key}"
+        steps = [spark_step(plan.invocation(), step_name, sizing)]
+        if plan.maintain:  # the feature store's maintenance, after the job, on its cluster
+            name = f"fruits-features maintenance {layout.run_key}"
+            steps.append(spark_step(plan.maintenance_invocation(), name, sizing))
+        watch = {
+            "poll_seconds": config.core.step_poll_seconds,
+            "timeout_seconds": config.core.step_timeout_seconds,
+            "deferrable": settings.sensor_deferrable,
+        }
         return {
             # Each key is an XCom of its own, read by one operator (or the report).
             "emr_cluster": cluster_spec(
                 settings, sizing, layout, plan.run_id, params.mode, params.engine
             ),
-            "emr_steps": [spark_step(plan.invocation(), step_name, sizing)],
-            "emr_watch": {
-                "poll_seconds": config.core.step_poll_seconds,
-                "timeout_seconds": config.core.step_timeout_seconds,
-                "deferrable": settings.sensor_deferrable,
-            },
+            "emr_steps": steps,
+            "emr_watch": watch,
+            "emr_watch_maintenance": {**watch, "skip": None if plan.maintain else "not due"},
             "emr_prices": settings.hourly_prices,
         }
 
@@ -95,6 +101,16 @@ class EmrBackend:
             botocore_config=RETRYING,
             **aws,
         )
+        # The feature store's maintenance, when due: the second step (skipped otherwise).
+        watch_maintenance = EmrStepWatchSensor(
+            task_id="watch_maintenance",
+            job_flow_id=create_cluster.output,
+            step_id="{{ (ti.xcom_pull(task_ids='add_step') + [''])[1] }}",
+            watch=plan["emr_watch_maintenance"],
+            mode="reschedule",
+            botocore_config=RETRYING,
+            **aws,
+        )
         terminate_cluster = EmrTerminateRunClusterOperator(
             task_id="terminate_cluster",
             job_flow_id=create_cluster.output,
@@ -106,7 +122,8 @@ class EmrBackend:
         no_cluster_left = task(task_id="no_cluster_left", trigger_rule="all_done")(
             ensure_no_cluster_left
         )(plan)
-        create_cluster >> add_step >> watch_step >> terminate_cluster >> no_cluster_left
+        create_cluster >> add_step >> watch_step >> watch_maintenance >> terminate_cluster
+        terminate_cluster >> no_cluster_left
         # Both are setups: clearing a failed watch_step creates a new cluster and adds the
         # step to it, instead of watching the old step id on a cluster that is gone.
         terminate_cluster.as_teardown(setups=[create_cluster, add_step])

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
 from airflow.providers.amazon.aws.triggers.emr import EmrStepSensorTrigger
-from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 
 from fruits_features.compute.emr_clusters import ACTIVE_STATES
 from fruits_features.compute.emr_spec import step_log_uri
@@ -28,7 +32,8 @@ class EmrStepWatchSensor(EmrStepSensor):
     """``EmrStepSensor`` configured at run time and explicit about failures.
 
     :param watch: ``{"poll_seconds", "timeout_seconds", "deferrable"}`` from the run plan
-        (templated), so Airflow Variables apply without being read at parse time.
+        (templated), so Airflow Variables apply without being read at parse time; a
+        ``"skip"`` reason skips the task (a step the run did not add).
 
     On a failed step the error names the step, its state, EMR's failure details when EMR gives
     them, and the step's log folder ``<LogUri><cluster id>/steps/<step id>/``.
@@ -50,6 +55,8 @@ class EmrStepWatchSensor(EmrStepSensor):
         self.deferrable = bool(self.watch["deferrable"])
 
     def execute(self, context: Context) -> None:
+        if self.watch and self.watch.get("skip"):
+            raise AirflowSkipException(f"no step to watch: {self.watch['skip']}")
         self._apply_watch()
         self.log.info(
             "Watching step %s of cluster %s every %.0f s for at most %.0f s (%s)",

@@ -253,6 +253,9 @@ def cluster_spec(
                     **sizing.spark_defaults(),
                 },
             },
+            # EMR's own Delta Lake (3.3.2-amzn-0 on emr-7.11.0) for the feature store:
+            # nothing is downloaded at step time.
+            {"Classification": "delta-defaults", "Properties": {"delta.enabled": "true"}},
         ],
         "JobFlowRole": settings.emr_instance_profile,
         "ServiceRole": settings.emr_service_role,

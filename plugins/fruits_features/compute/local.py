@@ -1,6 +1,9 @@
 """Local compute backend: the same Spark job, run by spark-submit next to Airflow instead of EMR.
 
-For development, demos and tests: no AWS account needed when S3 is a local server.
+For development, demos and tests: no AWS account needed when S3 is a local server. The job
+reads the bank and writes its outputs and the feature store on S3 in place, through S3A
+(hadoop-aws, fetched by `make setup`), as it does through EMRFS on a cluster: nothing is
+copied to the worker but the job's code.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from fruits_contract.modes import MODES
 from fruits_features.compute.base import Segment
 from fruits_features.compute.spark_process import run_streaming
-from fruits_features.config import NonEmpty, PipelineConfig, SettingsGroup, matching, setting
+from fruits_features.config import PipelineConfig, SettingsGroup, matching, setting
 from fruits_features.job_invocation import JobInvocation, local_spark_submit
 from fruits_features.plan import RunPlan
 from fruits_features.s3 import RunS3Hook
@@ -36,24 +39,20 @@ class LocalSettings(SettingsGroup):
     local_spark_driver_memory: Annotated[
         str, matching(r"\d+[mg]", "a JVM memory size such as '2g' or '1536m'")
     ] = setting("2g", "heap of the local Spark driver (it also holds the cached features)")
-    local_feature_store_dir: NonEmpty = setting(
-        "var/feature-store",
-        "feature store of local runs (relative: to the project dir; see Incremental runs)",
-    )
 
 
-STAGING_ROOT = Path(tempfile.gettempdir()) / "fruits-features-staging"
+WORK_ROOT = Path(tempfile.gettempdir()) / "fruits-features-staging"
 
 
 @contextlib.contextmanager
-def staging_folder(run_key: str, root: Path = STAGING_ROOT) -> Iterator[Path]:
-    """A run's working folder, removed when it ends; folders of tasks that died (their
-    process is gone) are removed first, so killed runs never pile up."""
+def work_folder(run_key: str, root: Path = WORK_ROOT) -> Iterator[Path]:
+    """A run's working folder (the job's code), removed when it ends; folders of tasks that
+    died (their process is gone) are removed first, so killed runs never pile up."""
     root.mkdir(parents=True, exist_ok=True)
     for folder in root.iterdir():
         owner = folder.name.rsplit(".", 1)[-1]
         if owner.isdigit() and not _alive(int(owner)):
-            log.info("Removing the staging folder of a task that died: %s", folder)
+            log.info("Removing the working folder of a task that died: %s", folder)
             shutil.rmtree(folder, ignore_errors=True)
     folder = root / f"{run_key}.{os.getpid()}"
     folder.mkdir()
@@ -73,15 +72,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def stage_inputs(s3: RunS3Hook, bucket: str, input_prefix: str, mode: str, target: Path) -> int:
-    """Copy what the job lists on S3 for a mode to ``<target>/Training/``, each file with its
-    S3 modification time: the images, and the files the job reports as skipped (not images,
-    hidden-looking names, names with ':'), so it sees on disk what it would see on S3."""
-    root = input_prefix.strip("/") + "/"
-    objects = s3.list_objects(bucket, f"{root}Training/{MODES[mode].class_prefix}")
-    return s3.download_objects(bucket, objects, root, target)
-
-
 def stage_artifacts(s3: RunS3Hook, uris: list[str], target: Path) -> dict[str, Path]:
     """Download the run's artifacts (s3:// URIs) into ``target``: their local paths by URI."""
     local = {}
@@ -92,49 +82,52 @@ def stage_artifacts(s3: RunS3Hook, uris: list[str], target: Path) -> dict[str, P
     return local
 
 
-def run_locally(plan_xcom: dict[str, Any]) -> dict[str, Any]:
-    """Stage inputs and artifacts from S3, run the job with local Spark, upload its outputs."""
-    plan = RunPlan.from_xcom(plan_xcom)
-    section, layout = plan.backend["local"], plan.layout
+def submit_locally(plan: RunPlan, planned: JobInvocation) -> float:
+    """Run a program of the job's package with local Spark on the run's S3, streaming its
+    output into the task's log; its duration in seconds."""
+    section = plan.backend["local"]
     s3 = RunS3Hook(aws_conn_id=plan.aws_conn_id, region_name=plan.region)
-    with staging_folder(layout.run_key) as work:
-        started = time.monotonic()
-        staged = stage_inputs(s3, layout.bucket, layout.input_prefix, layout.mode, work / "input")
-        log.info("Staged %d files in %.1f s", staged, time.monotonic() - started)
-        planned = JobInvocation.from_dict(section["job"])
-        request = planned.request
-        artifacts = stage_artifacts(
-            s3,
-            [planned.entry_point, planned.job_zip, request.weights_uri, request.also_skipped],
-            work / "artifacts",
-        )
-        output = work / "output"
-        invocation = JobInvocation(
-            entry_point=str(artifacts[planned.entry_point]),
-            job_zip=str(artifacts[planned.job_zip]),
-            # The job reads the staged copy; its outputs name the bank and the run's prefix.
-            request=request.moved(
-                input_uri=str(work / "input"),
-                output_uri=str(output),
-                weights_uri=str(artifacts[request.weights_uri]),
-                also_skipped=str(artifacts[request.also_skipped]),
-                input_as=request.input_uri,
-                output_as=request.output_uri,
-                weights_as=request.weights_uri,
-            ),
-            spark_conf=planned.spark_conf,
+    access = s3.access()
+    with work_folder(plan.layout.run_key) as work:
+        code = stage_artifacts(s3, [planned.entry_point, planned.job_zip], work)
+        invocation = replace(
+            planned,
+            entry_point=str(code[planned.entry_point]),
+            job_zip=str(code[planned.job_zip]),
+            spark_conf={**planned.spark_conf, **access.spark_conf()},
         )
         command, env = local_spark_submit(
             invocation, master=section["master"], driver_memory=section["driver_memory"]
         )
         log.info("Running: %s", " ".join(command))
         started = time.monotonic()
-        run_streaming(command, env, section["timeout_seconds"], lambda line: log.info("%s", line))
-        seconds = time.monotonic() - started
-        log.info("Spark job finished in %.1f s", seconds)
-        uploaded = s3.upload_folder(output, layout.bucket, layout.output_prefix)
-        log.info("Uploaded %d files to %s/", uploaded, layout.output_uri)
-    return {"staged_files": staged, "spark_seconds": round(seconds, 1), "files": uploaded}
+        run_streaming(
+            command,
+            {**env, **access.environment()},
+            section["timeout_seconds"],
+            lambda line: log.info("%s", line),
+        )
+    return time.monotonic() - started
+
+
+def run_locally(plan_xcom: dict[str, Any]) -> dict[str, Any]:
+    """Run the job with local Spark; it reads and writes the run's S3 in place."""
+    plan = RunPlan.from_xcom(plan_xcom)
+    seconds = submit_locally(plan, JobInvocation.from_dict(plan.backend["local"]["job"]))
+    log.info("Spark job finished in %.1f s; outputs in %s/", seconds, plan.layout.output_uri)
+    return {"spark_seconds": round(seconds, 1)}
+
+
+def maintain_locally(plan_xcom: dict[str, Any]) -> dict[str, Any]:
+    """The feature store's maintenance with local Spark, when check_inputs found it due."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    plan = RunPlan.from_xcom(plan_xcom)
+    if not plan.maintain:
+        raise AirflowSkipException("the feature store's maintenance is not due")
+    seconds = submit_locally(plan, plan.maintenance_invocation())
+    log.info("Feature store maintained in %.1f s: %s/", seconds, plan.layout.maintenance_uri)
+    return {"spark_seconds": round(seconds, 1)}
 
 
 class LocalBackend:
@@ -145,10 +138,7 @@ class LocalBackend:
         settings: LocalSettings = config.group(LocalSettings)
         return {
             "local": {
-                # The job keeps its features next to Airflow, where it runs (EMR's are on S3).
-                "job": plan.invocation(
-                    feature_store=str(config.project_relative(settings.local_feature_store_dir))
-                ).to_dict(),
+                "job": plan.invocation().to_dict(),
                 "master": settings.local_spark_master,
                 "driver_memory": settings.local_spark_driver_memory,
                 "timeout_seconds": config.core.step_timeout_seconds,
@@ -158,8 +148,9 @@ class LocalBackend:
     def segment(self, plan: Any) -> Segment:
         from airflow.sdk import task
 
-        run_spark_locally = task(task_id="run_spark_locally")(run_locally)
-        job = run_spark_locally(plan)
+        job = task(task_id="run_spark_locally")(run_locally)(plan)
+        maintenance = task(task_id="maintain_feature_store")(maintain_locally)(plan)
+        job >> maintenance
         return Segment(start=job, end=job)
 
     def report_section(self, plan: RunPlan, **inputs: Any) -> None:

@@ -24,8 +24,8 @@ STAGE_ORDER = (
     "list",
     "prepare_model",
     "features",
-    "errors_and_metadata",
     "store_write",
+    "errors_and_metadata",
     "write_features",
     "pca",
 )

@@ -26,7 +26,6 @@ def deployment(tmp: Path, s3_endpoint: str, emr_endpoint: str, **settings: str) 
         "FRUITS_INPUT_PREFIX": INPUT_PREFIX,
         "FRUITS_OUTPUT_PREFIX": f"runs/{tmp.name}",
         "FRUITS_RESULTS_DIR": str(tmp / "results"),
-        "FRUITS_LOCAL_FEATURE_STORE_DIR": str(tmp / "feature-store"),
         "FRUITS_STEP_POLL_SECONDS": "1",
         "FRUITS_STEP_TIMEOUT_SECONDS": "300",
         **settings,
