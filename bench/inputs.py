@@ -8,13 +8,16 @@ different feature vector), until N.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from fruits_job.selection import ListedFile, select_images
+from fruits_contract.input_rule import classify
 
 # Copies that change the pixels, in the order they are used to grow the bank.
 VARIANTS: tuple[tuple[str, Callable[[Image.Image], Image.Image]], ...] = (
@@ -26,8 +29,33 @@ VARIANTS: tuple[tuple[str, Callable[[Image.Image], Image.Image]], ...] = (
 )
 
 
-def _listing(folder: Path) -> list[ListedFile]:
-    return [ListedFile(str(p), p.stat().st_size) for p in folder.rglob("*") if p.is_file()]
+@dataclass(frozen=True)
+class Photo:
+    path: str
+    label: str
+
+
+def _photos(folder: Path, limit: int | None = None) -> list[Photo]:
+    """The images under ``folder`` (``<class>/<image>``) as the input rule takes them; with a
+    limit, the first of a round-robin over the classes, each in a hashed order (the job's
+    own cap spreads a subset the same way)."""
+    by_class: dict[str, list[Photo]] = defaultdict(list)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            label, reason = classify(str(path.relative_to(folder)))
+            if reason is None:
+                by_class[label].append(Photo(str(path), label))
+    queues = [
+        sorted(by_class[label], key=lambda p: hashlib.sha1(p.path.encode()).hexdigest())
+        for label in sorted(by_class)
+    ]
+    ordered = [
+        queue[depth]
+        for depth in range(max(map(len, queues), default=0))
+        for queue in queues
+        if depth < len(queue)
+    ]
+    return ordered if limit is None else ordered[:limit]
 
 
 def prepare_input(source: Path, count: int, target: Path) -> int:
@@ -36,9 +64,9 @@ def prepare_input(source: Path, count: int, target: Path) -> int:
     if done.is_file():
         return count
     shutil.rmtree(target, ignore_errors=True)
-    training = select_images(_listing(source / "Training"), "full").images
+    training = _photos(source / "Training")
     if count <= len(training):
-        for image in select_images(_listing(source / "Training"), "full", limit=count).images:
+        for image in training[:count]:
             destination = target / "Training" / image.label / Path(image.path).name
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(image.path, destination)
@@ -47,10 +75,7 @@ def prepare_input(source: Path, count: int, target: Path) -> int:
     originals = [(i.path, i.label, Path(i.path).name) for i in training]
     test_folder = source / "Test"
     if test_folder.is_dir():
-        originals += [
-            (i.path, i.label, "test_" + Path(i.path).name)
-            for i in select_images(_listing(test_folder), "full").images
-        ]
+        originals += [(i.path, i.label, "test_" + Path(i.path).name) for i in _photos(test_folder)]
     written = 0
     for path, label, name in originals:
         if written == count:

@@ -23,7 +23,7 @@ from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins"))
-from fruits_contract.engines import BASE_MODULES, ENGINES  # noqa: E402
+from fruits_contract.engines import BASE_MODULES, ENGINES, OFFERED  # noqa: E402
 
 BOOTSTRAP = REPO / "bootstrap"
 # pip and venv bring these; they are not the job's.
@@ -54,10 +54,12 @@ def closure(roots: set[str]) -> dict[str, str]:
 def role_modules() -> dict[str, tuple[str, ...]]:
     """Modules each file's node imports: ``driver`` and ``worker-<engine>``."""
     driver = list(BASE_MODULES)
-    for spec in ENGINES.values():
+    offered = [ENGINES[name] for name in OFFERED]
+    for spec in offered:
         driver += [*spec.driver_modules, *spec.worker_modules]
     roles = {"driver": tuple(dict.fromkeys(driver))}
-    for name, spec in ENGINES.items():
+    for spec in offered:
+        name = spec.name
         roles[f"worker-{name}"] = tuple(dict.fromkeys([*BASE_MODULES, *spec.worker_modules]))
     return roles
 

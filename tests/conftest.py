@@ -18,7 +18,9 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
-def spark_submit_job(request, work: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+def spark_submit_job(
+    request, work: Path, timeout: float = 900, driver_memory: str = "2g", conf: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run the job with spark-submit in local mode, as the local compute backend does:
     the invocation the DAG builds, with the job zip the DAG ships (built into ``work``)."""
     from fruits_features.job_invocation import JobInvocation, local_spark_submit
@@ -29,8 +31,9 @@ def spark_submit_job(request, work: Path, timeout: float = 900) -> subprocess.Co
         entry_point=str(ENTRY_POINT),
         job_zip=str(build_job_zip(REPO, work)),
         request=request,
+        spark_conf=conf or {},
     )
-    command, env = local_spark_submit(invocation)
+    command, env = local_spark_submit(invocation, driver_memory=driver_memory)
     return subprocess.run(
         command,
         env=env,

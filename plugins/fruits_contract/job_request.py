@@ -152,31 +152,17 @@ class JobRequest(CommandLine):
     )
     # Small batches keep activations in cache: 16 beat 64 by ~10% for every engine here.
     batch_size: int = option("--batch-size", "images per inference", default=16, read=_positive)
-    # Where the job's input and output really live, when it runs on a copy: the outputs
-    # name these (the local backend stages the S3 bank on disk).
+    # Where the bank really lives, when the job reads a copy of it: the outputs name these.
     input_as: str | None = option(
         "--input-as",
         "where --input's files really live (the job reads a copy): outputs name these",
         default=None,
         metavar="URI",
     )
-    output_as: str | None = option(
-        "--output-as",
-        "where the outputs will be published (the job writes a copy): messages name it",
-        default=None,
-        metavar="URI",
-    )
-    weights_as: str | None = option(
-        "--weights-as",
-        "where --weights really lives (the job reads a copy): model_info names it",
-        default=None,
-        metavar="URI",
-    )
-    # Files the job's Spark listing cannot see (hidden-looking names), found by the DAG.
-    also_skipped: str | None = option(
-        "--also-skipped",
-        "CSV (path,label,bytes,reason) of files Spark cannot list (hidden-looking names) "
-        "that the caller found: reported with the run's skipped files",
+    # The bank's listing from an S3 Inventory report instead of listing the bank.
+    inventory: str | None = option(
+        "--inventory",
+        "manifest.json of an S3 Inventory report (Parquet) of the bank: its listing",
         default=None,
         metavar="URI",
     )
@@ -190,6 +176,11 @@ class JobRequest(CommandLine):
     recompute: bool = option(
         "--recompute",
         "with --feature-store: compute every image and store it again (refresh)",
+        default=False,
+    )
+    export_features: bool = option(
+        "--export-features",
+        "also write the run's 1280-d vectors (features/, Parquet and CSV)",
         default=False,
     )
 

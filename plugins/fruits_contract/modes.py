@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Whether a run writes its vectors (features/): the mode decides (auto), or the run does.
+EXPORT_CHOICES = ("auto", "always", "never")
+
 
 @dataclass(frozen=True)
 class Mode:
@@ -14,14 +17,20 @@ class Mode:
     class_prefix: str
     # At most this many images, spread round-robin over the classes; None: every image.
     max_images: int | None = None
+    # Whether a run exports its 1280-d vectors (features/) unless told otherwise: a small
+    # or capped mode, for exploration; not ``full``, whose export grows with the bank
+    # (10 KB of CSV per image) while the feature store already holds every vector.
+    exports_features: bool = True
 
     def selects(self, label: str) -> bool:
         return label.startswith(self.class_prefix)
 
-    @property
-    def class_glob(self) -> str:
-        """Hadoop glob of the class folders under Training/ the mode reads."""
-        return f"{self.class_prefix}*"
+    def exports(self, choice: str) -> bool:
+        """Whether a run exports its vectors: ``always``, ``never`` or ``auto`` (the mode's
+        default)."""
+        if choice not in EXPORT_CHOICES:
+            raise ValueError(f"export_features must be one of {', '.join(EXPORT_CHOICES)}")
+        return self.exports_features if choice == "auto" else choice == "always"
 
     def cap(self, limit: int | None) -> int | None:
         """How many images a run takes at most (the mode's cap and the run's limit), or None
@@ -41,6 +50,6 @@ MODES: dict[str, Mode] = {
     for mode in (
         Mode("mini", "mini: 300 Apple images (a fixed selection, for smoke tests)", "Apple", 300),
         Mode("apples", "apples: every Apple* image (~6,400 in full Fruits-360)", "Apple"),
-        Mode("full", "full: every image (67,692 in full Fruits-360)", ""),
+        Mode("full", "full: every image (67,692 in full Fruits-360)", "", exports_features=False),
     )
 }

@@ -15,19 +15,39 @@ from fruits_contract.engines import FEATURE_DIM
 # Written last by the job: the run is complete.
 SUCCESS = "_SUCCESS"
 
-# Data sets: one folder each, written in every format of FORMATS (``<name>/<format>/``).
-FEATURES = "features"
-PCA = "pca"
-METADATA = "metadata"
-DATASETS = (FEATURES, PCA, METADATA)
+# Data sets: one folder each, written in every format of its FORMATS (``<name>/<format>/``),
+# by the executors in parallel; their size grows with the bank.
 PARQUET, CSV = "parquet", "csv"
 FORMATS = (PARQUET, CSV)
+PCA = "pca"  # path, label, pca: every image with features
+METADATA = "metadata"  # path, label, bytes, modified, status: every image selected
+ERRORS = "errors"  # path, label, bytes, reason: every selected image that could not be read
+SKIPPED = "skipped"  # path, label, bytes, reason: every listed file the run does not process
+LISTING = "listing"  # path, bytes, modified: every file the run listed (Parquet only)
+# The run's vectors, exported only when asked (--export-features): otherwise a run's
+# features are the feature table's rows of its images (metadata's key columns).
+FEATURES = "features"
+DATASETS = (PCA, METADATA, ERRORS, SKIPPED, LISTING, FEATURES)
+DATASET_FORMATS = {LISTING: (PARQUET,)}
 
-# Single files.
-ERRORS_CSV = "errors/errors.csv"
-SKIPPED_CSV = "errors/skipped.csv"
+
+def formats(dataset: str) -> tuple[str, ...]:
+    """The formats a data set is written in."""
+    return DATASET_FORMATS.get(dataset, FORMATS)
+
+
+# Single files: the run's record, and its summary (of a size bounded by the classes and a
+# sample, whatever the bank's size): what the Airflow side downloads and reports from.
 MODEL_INFO = "model_info/model_info.json"
 VARIANCE_CSV = "model_info/variance.csv"
+SUMMARY_CLASSES = "summary/classes.csv"  # label, images, errors: one row per class
+SUMMARY_ERRORS = "summary/errors.csv"  # the first SAMPLE_ROWS errors, by path
+SUMMARY_SKIPPED = "summary/skipped.csv"  # the first SAMPLE_ROWS skipped files, by path
+SUMMARY_PCA_SAMPLE = "summary/pca_sample"  # Parquet: PCA of a fixed sample of the images
+SAMPLE_ROWS = 200
+PCA_SAMPLE_ROWS = 5000
+# What a summary download copies: the run's folder's sub-prefixes of a bounded size.
+SUMMARY_PARTS = ("model_info/", "summary/", SUCCESS)
 
 # The feature store, under the job's --feature-store: the Delta table, and the record of its
 # last maintenance (or of its creation) that tells when the next one is due.
@@ -37,7 +57,9 @@ STORE_MAINTENANCE = "maintenance.json"
 KEY_COLUMNS = ("path", "label")
 ERROR_COLUMNS = ("path", "label", "bytes", "reason")
 SKIPPED_COLUMNS = ERROR_COLUMNS
-METADATA_COLUMNS = ("path", "label", "bytes", "status")
+METADATA_COLUMNS = ("path", "label", "bytes", "modified", "status")
+LISTING_COLUMNS = ("path", "bytes", "modified")
+CLASS_COLUMNS = ("label", "images", "errors")
 VARIANCE_COLUMNS = ("component", "explained_variance", "cumulative_variance")
 # The vector column of each Parquet data set, and what its elements are called in the CSV.
 VECTOR_COLUMN = {FEATURES: "features", PCA: "pca"}
@@ -71,12 +93,6 @@ def to_csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def read_file_rows(text: str) -> list[tuple[str, str, int, str]]:
-    """Rows of a path, label, bytes, reason CSV file (errors.csv, skipped.csv), header left out."""
-    rows = list(csv.reader(io.StringIO(text)))[1:]
-    return [(path, label, int(size or 0), reason) for path, label, size, reason in rows]
 
 
 def variance_csv(explained: Sequence[float]) -> str:

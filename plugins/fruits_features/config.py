@@ -32,8 +32,8 @@ from pydantic import (
     model_validator,
 )
 
-from fruits_contract.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
-from fruits_contract.modes import MODES
+from fruits_contract.engines import DEFAULT_ENGINE, FEATURE_DIM, OFFERED
+from fruits_contract.modes import EXPORT_CHOICES, MODES
 
 ENV_PREFIX = "FRUITS_"
 VARIABLE_PREFIX = "fruits_"
@@ -76,6 +76,13 @@ def _prefix(value: str) -> str:
     value = value.strip("/")
     if not value or "//" in value or any(part in (".", "..") for part in value.split("/")):
         raise ValueError("expected a non-empty S3 key prefix such as 'fruits-features/runs'")
+    return value
+
+
+def _inventory(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if value and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/]+)+", value):
+        raise ValueError("expected empty or s3://<bucket>/<prefix> of inventory reports")
     return value
 
 
@@ -148,8 +155,9 @@ class CoreSettings(SettingsGroup):
     )
     download: Annotated[Choice, AfterValidator(_one_of("auto", "all", "summary"))] = setting(
         "auto",
-        "what `download_outputs` copies to the results dir: `all`, `summary` (all but "
-        "`features/`, checked on S3 instead) or `auto` (`summary` for `full`, else `all`)",
+        "what `download_outputs` copies to the results dir: `summary` (model_info/ and "
+        "summary/: a size bounded whatever the bank's), `all` (also the data sets, which grow "
+        "with the bank) or `auto` (`all` for a run of capped size: mode `mini` or a limit)",
     )
     results_keep: int = setting(
         7, "downloaded runs kept per mode in the results dir (older ones are removed)", ge=1
@@ -192,6 +200,12 @@ class StorageSettings(SettingsGroup):
     artifacts_prefix: Prefix = setting(
         "fruits-features/artifacts", "job code, bootstrap, weights of each run"
     )
+    inventory_uri: Annotated[str, AfterValidator(_inventory)] = setting(
+        "",
+        "an S3 Inventory configuration's reports (Parquet) of the bank's bucket, "
+        "`s3://<destination>/<prefix>/<bucket>/<configuration id>`: runs read the bank's "
+        "listing from its newest report instead of listing the bank (see Scale)",
+    )
 
 
 class FeatureStoreSettings(SettingsGroup):
@@ -230,8 +244,15 @@ class RunDefaults(SettingsGroup):
         "full", "mode of scheduled runs and the form's default", parse_time=True
     )
     pca_components: int = setting(50, "default K", parse_time=True, ge=1, le=FEATURE_DIM)
-    engine: Annotated[Choice, AfterValidator(_one_of(*ENGINES))] = setting(
+    engine: Annotated[Choice, AfterValidator(_one_of(*OFFERED))] = setting(
         DEFAULT_ENGINE, "default inference engine", parse_time=True
+    )
+    export_features: Annotated[Choice, AfterValidator(_one_of(*EXPORT_CHOICES))] = setting(
+        "auto",
+        "whether runs write their 1280-d vectors (features/, Parquet and CSV) beside the "
+        "feature store: `always`, `never`, or `auto` (modes `mini` and `apples` do, `full` "
+        "does not); the form's default",
+        parse_time=True,
     )
 
 

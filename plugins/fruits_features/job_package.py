@@ -6,11 +6,9 @@ import hashlib
 import logging
 import tempfile
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 
-from fruits_contract.engines import ENGINES
-from fruits_contract.outputs import SKIPPED_COLUMNS, to_csv_text
+from fruits_contract.engines import OFFERED
 from fruits_features.s3 import RunS3Hook
 from fruits_features.s3_layout import (
     BOOTSTRAP_NAME,
@@ -18,7 +16,6 @@ from fruits_features.s3_layout import (
     ENTRY_POINT_NAME,
     JOB_ZIP_NAME,
     MAINTENANCE_ENTRY_NAME,
-    SKIPPED_LIST_NAME,
     WEIGHTS_NAME,
     RunLayout,
     worker_requirements_name,
@@ -47,7 +44,7 @@ def source_files(project_dir: Path) -> dict[str, Path]:
         DRIVER_REQUIREMENTS_NAME: project_dir / "bootstrap" / DRIVER_REQUIREMENTS_NAME,
         **{
             name: project_dir / "bootstrap" / name
-            for name in map(worker_requirements_name, ENGINES)
+            for name in map(worker_requirements_name, OFFERED)
         },
         WEIGHTS_NAME: project_dir / "models" / WEIGHTS_NAME,
     }
@@ -109,14 +106,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def upload_run_artifacts(
-    s3: RunS3Hook,
-    layout: RunLayout,
-    project_dir: Path,
-    skipped: Iterable[tuple[str, str, int, str]],
-) -> dict[str, str]:
-    """Upload every artifact of the run under its artifacts prefix, and the files check_inputs
-    found that the job cannot list itself (for the run's skipped.csv); their SHA-256 by name."""
+def upload_run_artifacts(s3: RunS3Hook, layout: RunLayout, project_dir: Path) -> dict[str, str]:
+    """Upload every artifact of the run under its artifacts prefix; their SHA-256 by name."""
     digests: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="fruits-artifacts-") as build_dir:
         for name, path in artifact_files(project_dir, Path(build_dir)).items():
@@ -127,8 +118,6 @@ def upload_run_artifacts(
                 "Uploaded %s (%d bytes, sha256 %s) to s3://%s/%s",
                 *(path, path.stat().st_size, digests[name], layout.bucket, key),
             )
-    text = to_csv_text(SKIPPED_COLUMNS, skipped)
-    s3.put_text(layout.bucket, layout.artifact_key(SKIPPED_LIST_NAME), text)
     return digests
 
 

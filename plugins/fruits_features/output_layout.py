@@ -17,6 +17,13 @@ SOURCE = "_SOURCE"
 REPORT = "report"
 
 
+def is_part(name: str, fmt: str) -> bool:
+    """A data file of a Spark output folder, not one of its markers (``_SUCCESS``,
+    ``_committed_*``) or checksums (``.crc``)."""
+    base = name.rsplit("/", 1)[-1]
+    return base.endswith(f".{fmt}") and not base.startswith(("_", "."))
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """A run output folder on disk (downloaded, or written by hand in tests)."""
@@ -31,19 +38,11 @@ class RunFolder:
         return self.root / name / fmt
 
     def parts(self, name: str, fmt: str) -> list[Path]:
-        """A data set's part files in name order.
-
-        Spark writes them flat in the data set's folder, next to its own markers
-        (``_SUCCESS``, ``_committed_*``) and checksums (``.crc``), which are not data.
-        """
+        """A data set's part files in name order (Spark writes them flat in its folder)."""
         folder = self.dataset(name, fmt)
         if not folder.is_dir():
             return []
-        return sorted(
-            p
-            for p in folder.iterdir()
-            if p.is_file() and p.name.endswith(f".{fmt}") and not p.name.startswith(("_", "."))
-        )
+        return sorted(p for p in folder.iterdir() if p.is_file() and is_part(p.name, fmt))
 
     @property
     def success(self) -> Path:
@@ -57,13 +56,9 @@ class RunFolder:
     def variance_csv(self) -> Path:
         return self.root / outputs.VARIANCE_CSV
 
-    @property
-    def errors_csv(self) -> Path:
-        return self.root / outputs.ERRORS_CSV
-
-    @property
-    def skipped_csv(self) -> Path:
-        return self.root / outputs.SKIPPED_CSV
+    def file(self, name: str) -> Path:
+        """One file of the run, ``name`` as fruits_contract.outputs names it."""
+        return self.root / name
 
     @property
     def source_marker(self) -> Path:

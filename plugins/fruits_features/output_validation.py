@@ -1,18 +1,20 @@
-"""Whether a run's outputs hold what the contract and the plan promise: a downloaded run
-folder checked against docs/contract.md (fruits_contract.outputs), every problem listed."""
+"""Whether a run's outputs hold what the contract and the plan promise (docs/contract.md,
+fruits_contract.outputs), every problem listed: its record and summary (downloaded) against
+the plan and each other, its data sets (output_facts: their part files' ends) against the
+record's counts. What is read is bounded whatever the bank's size."""
 
 from __future__ import annotations
 
 import csv
 import math
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fruits_contract import outputs as layout
 from fruits_contract.engines import FEATURE_DIM
-from fruits_features.output_layout import RunFolder
+from fruits_features.output_facts import DatasetFacts
+from fruits_features.output_layout import RunFolder, is_part
 
 
 class OutputValidationError(ValueError):
@@ -61,108 +63,6 @@ class OutputReport:
         }
 
 
-def parquet_vector_stats(parts: list[Path], column: str) -> tuple[int, set[int], int]:
-    """Rows, set of list lengths and null vectors of a list column, read batch by batch."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    rows, lengths, nulls = 0, set(), 0
-    for path in parts:
-        for batch in pq.ParquetFile(path).iter_batches(columns=[column], batch_size=8192):
-            values = batch.column(0)
-            rows += len(values)
-            nulls += values.null_count
-            sizes = pc.list_value_length(values).drop_null()
-            if len(sizes):
-                lengths.update(int(v) for v in pc.unique(sizes).to_pylist())
-    return rows, lengths, nulls
-
-
-def parquet_value_counts(parts: list[Path], column: str) -> Counter[str]:
-    import pyarrow.parquet as pq
-
-    counts: Counter[str] = Counter()
-    for path in parts:
-        for batch in pq.ParquetFile(path).iter_batches(columns=[column]):
-            counts.update(batch.column(0).to_pylist())
-    return counts
-
-
-def csv_rows(paths: list[Path]) -> tuple[int, list[list[str]], list[str]]:
-    """Data rows of CSV files (a Spark CSV folder has a header in each part), their distinct
-    headers, and the problems a standard (RFC 4180) reader finds: rows not as wide as the
-    header, text it cannot parse."""
-    rows, headers, problems = 0, [], []
-    for path in paths:
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                reader = csv.reader(handle, strict=True)
-                header = next(reader, None)
-                if header is None:  # Spark may leave an empty part for an empty partition
-                    continue
-                if header not in headers:
-                    headers.append(header)
-                for row in reader:
-                    rows += 1
-                    if len(row) != len(header):
-                        problems.append(
-                            f"{path.name} line {reader.line_num}: {len(row)} fields under a "
-                            f"{len(header)}-field header"
-                        )
-                        break
-        except (csv.Error, UnicodeDecodeError) as error:
-            problems.append(f"{path.name}: not standard CSV ({error})")
-    return rows, headers, problems
-
-
-@dataclass(frozen=True)
-class FeaturesSeen:
-    """What validation knows of a run's features/: read whole from the downloaded folder,
-    or from the part ends on S3 when they were not downloaded (remote_features)."""
-
-    rows: int  # of features/parquet
-    lengths: set[int]  # distinct vector lengths
-    nulls: int  # null vectors
-    csv_rows: int | None  # None: not counted (not downloaded)
-    csv_headers: list[list[str]]
-    problems: list[str] = field(default_factory=list)
-
-
-def features_in_folder(folder: RunFolder) -> FeaturesSeen:
-    rows, lengths, nulls = parquet_vector_stats(
-        folder.parts(layout.FEATURES, layout.PARQUET), layout.VECTOR_COLUMN[layout.FEATURES]
-    )
-    csv_count, headers, unreadable = csv_rows(folder.parts(layout.FEATURES, layout.CSV))
-    problems = [f"{layout.FEATURES}/csv: {p}" for p in unreadable]
-    return FeaturesSeen(rows, lengths, nulls, csv_count, headers, problems)
-
-
-def _feature_problems(seen: FeaturesSeen, n_features: int) -> list[str]:
-    problems = list(seen.problems)
-    if seen.rows != n_features:
-        problems.append(f"features/parquet has {seen.rows} rows, counts.features is {n_features}")
-    if seen.nulls or (seen.rows and seen.lengths != {FEATURE_DIM}):
-        problems.append(
-            f"feature vector sizes {sorted(seen.lengths)} ({seen.nulls} null), expected 1280"
-        )
-    problems += _csv_problems(
-        layout.FEATURES, seen.csv_rows, seen.csv_headers, layout.feature_columns(), n_features
-    )
-    return problems
-
-
-def _csv_problems(
-    name: str, rows: int | None, headers: list[list[str]], header: list[str], n_features: int
-) -> list[str]:
-    """A CSV data set's row count (None: not counted) and part headers against the run's."""
-    counted = rows is None or rows == n_features
-    headers_ok = all(h == header for h in headers) and (headers or not n_features)
-    if counted and headers_ok:
-        return []
-    widths = [len(h) for h in headers]
-    return [f"{name}/csv: {rows} rows, header widths {widths}, {len(header)} wanted"]
-
-
 @dataclass(frozen=True)
 class Counts:
     """What model_info.json says the run holds."""
@@ -171,6 +71,7 @@ class Counts:
     features: int
     errors: int
     skipped: int
+    listed: int
     k: int
 
     @classmethod
@@ -181,7 +82,8 @@ class Counts:
                 selected=int(counts["images_selected"]),
                 features=int(counts["features"]),
                 errors=int(counts["errors"]),
-                skipped=int(counts.get("skipped_files", 0)),
+                skipped=int(counts["skipped_files"]),
+                listed=int(counts["files_listed"]),
                 k=int(info["pca_components"]),
             )
         except (KeyError, TypeError, ValueError) as error:
@@ -230,84 +132,119 @@ def _variance_problems(info: dict[str, Any], k: int) -> list[str]:
     return problems
 
 
-def _pca_problems(folder: RunFolder, counts: Counts) -> list[str]:
+def _csv_problems(facts: DatasetFacts, header: list[str], rows: int) -> list[str]:
+    """A data set's CSV: parts when it has rows, every header the contract's, and as many
+    rows as the counts say (where the parts were counted)."""
     problems = []
-    parquet = folder.parts(layout.PCA, layout.PARQUET)
-    rows, lengths, nulls = parquet_vector_stats(parquet, layout.VECTOR_COLUMN[layout.PCA])
-    if rows != counts.features:
-        problems.append(f"pca/parquet has {rows} rows, counts.features is {counts.features}")
-    if nulls or (rows and lengths != {counts.k}):
-        problems.append(f"PCA vector sizes {sorted(lengths)} ({nulls} null), expected {counts.k}")
-    rows, headers, unreadable = csv_rows(folder.parts(layout.PCA, layout.CSV))
-    problems += [f"{layout.PCA}/csv: {p}" for p in unreadable]
-    header = layout.pca_columns(counts.k)
-    return problems + _csv_problems(layout.PCA, rows, headers, header, counts.features)
-
-
-def _metadata_problems(folder: RunFolder, counts: Counts) -> list[str]:
-    problems = []
-    statuses = parquet_value_counts(folder.parts(layout.METADATA, layout.PARQUET), "status")
-    if sum(statuses.values()) != counts.selected or statuses.get("error", 0) != counts.errors:
-        problems.append(f"metadata/parquet statuses {dict(statuses)} vs {counts.selected} selected")
-    rows, _, unreadable = csv_rows(folder.parts(layout.METADATA, layout.CSV))
-    problems += [f"metadata/csv: {p}" for p in unreadable]
-    if rows != counts.selected:
-        problems.append(f"metadata/csv has {rows} rows for {counts.selected} images selected")
+    if rows and not facts.csv_parts:
+        problems.append(f"{facts.name}/csv: no part file")
+    wrong = [h for h in facts.csv_headers if h != header]
+    if wrong:
+        problems.append(
+            f"{facts.name}/csv: header of {len(wrong[0])} fields, {len(header)} wanted "
+            f"({', '.join(header[:3])}, ...)"
+        )
+    if facts.csv_rows is not None and facts.csv_rows != rows:
+        problems.append(f"{facts.name}/csv has {facts.csv_rows} rows, {rows} expected")
     return problems
 
 
-def _file_problems(folder: RunFolder, counts: Counts) -> list[str]:
-    """errors.csv, skipped.csv and variance.csv against the counts."""
+def dataset_problems(
+    facts: DatasetFacts, rows: int, header: list[str] | None, width: int | None = None
+) -> list[str]:
+    """One data set against the counts: its Parquet rows, its vectors ``width`` long and
+    none null (as far as footers tell: values = rows x width, no null value), its CSV."""
+    name = facts.name
+    problems = list(facts.problems)
+    if rows and not facts.parquet_parts:
+        problems.append(f"{name}/parquet: no part file")
+    if facts.rows != rows:
+        problems.append(f"{name}/parquet has {facts.rows} rows, {rows} expected")
+    if width is not None and (facts.vector_nulls or facts.vector_values != facts.rows * width):
+        problems.append(
+            f"{name}/parquet: {facts.vector_values} vector values ({facts.vector_nulls} null) "
+            f"for {facts.rows} rows, not {width} each"
+        )
+    if header is not None:
+        problems += _csv_problems(facts, header, rows)
+    return problems
+
+
+def _datasets_problems(facts: dict[str, DatasetFacts], counts: Counts, exported: bool) -> list[str]:
+    """Every data set against model_info's counts."""
+    k = counts.k
+    problems = dataset_problems(facts[layout.PCA], counts.features, layout.pca_columns(k), k)
+    metadata = list(layout.METADATA_COLUMNS)
+    problems += dataset_problems(facts[layout.METADATA], counts.selected, metadata)
+    problems += dataset_problems(facts[layout.ERRORS], counts.errors, list(layout.ERROR_COLUMNS))
+    problems += dataset_problems(
+        facts[layout.SKIPPED], counts.skipped, list(layout.SKIPPED_COLUMNS)
+    )
+    problems += dataset_problems(facts[layout.LISTING], counts.listed, None)
+    features = facts[layout.FEATURES]
+    if exported:
+        problems += dataset_problems(
+            features, counts.features, layout.feature_columns(), FEATURE_DIM
+        )
+    elif features.parquet_parts or features.csv_parts:
+        problems.append("features/ written, but model_info says the features were not exported")
+    return problems
+
+
+def _summary_problems(folder: RunFolder, counts: Counts) -> list[str]:
+    """summary/ and variance.csv against the counts."""
     problems = []
-    for path, name, columns, count, what in (
-        (folder.errors_csv, layout.ERRORS_CSV, layout.ERROR_COLUMNS, counts.errors, "errors"),
-        (
-            folder.skipped_csv,
-            layout.SKIPPED_CSV,
-            layout.SKIPPED_COLUMNS,
-            counts.skipped,
-            "skipped",
-        ),
+    classes = read_csv(folder.file(layout.SUMMARY_CLASSES))
+    if classes is None or classes[0] != list(layout.CLASS_COLUMNS):
+        problems.append(f"{layout.SUMMARY_CLASSES} missing or not {layout.CLASS_COLUMNS}")
+    else:
+        images = sum(int(row[1]) for row in classes[1:])
+        errors = sum(int(row[2]) for row in classes[1:])
+        if (images, errors) != (counts.selected, counts.errors):
+            problems.append(
+                f"{layout.SUMMARY_CLASSES} counts {images} images, {errors} errors; "
+                f"model_info {counts.selected}, {counts.errors}"
+            )
+    for name, count in (
+        (layout.SUMMARY_ERRORS, counts.errors),
+        (layout.SUMMARY_SKIPPED, counts.skipped),
     ):
-        if not path.is_file():
-            problems.append(f"{name} missing")
-            continue
-        rows, headers, unreadable = csv_rows([path])
-        problems += [f"{name}: {p}" for p in unreadable]
-        if rows != count:
-            problems.append(f"{name} has {rows} rows, model_info counts {count} {what}")
-        if headers and tuple(headers[0]) != columns:
-            problems.append(f"{name} header {headers[0]}")
-    variance = csv_rows([folder.variance_csv]) if folder.variance_csv.is_file() else None
-    if variance is None or variance[0] != counts.k or variance[2]:
+        rows = read_csv(folder.file(name))
+        if rows is None or rows[0] != list(layout.ERROR_COLUMNS):
+            problems.append(f"{name} missing or not {layout.ERROR_COLUMNS}")
+        elif len(rows) - 1 != min(count, layout.SAMPLE_ROWS):
+            problems.append(f"{name} has {len(rows) - 1} rows for {count} files")
+    sample = pca_sample_rows(folder)
+    if sample != min(counts.features, layout.PCA_SAMPLE_ROWS):
+        problems.append(f"{layout.SUMMARY_PCA_SAMPLE} has {sample} rows")
+    variance = read_csv(folder.file(layout.VARIANCE_CSV))
+    if variance is None or len(variance) - 1 != counts.k:
         problems.append(f"{layout.VARIANCE_CSV} missing, unreadable or not {counts.k} rows")
     return problems
 
 
-def _format_problems(folder: RunFolder, counts: Counts, check_features: bool) -> list[str]:
-    """Every data set with rows, in every output format: part files present."""
-    rows = {layout.FEATURES: counts.features, layout.PCA: counts.features}
-    names = [name for name in layout.DATASETS if check_features or name != layout.FEATURES]
-    return [
-        f"{name}/{fmt}: no part file"
-        for name in names
-        for fmt in layout.FORMATS
-        if rows.get(name, counts.selected) and not folder.parts(name, fmt)
-    ]
+def read_csv(path: Path) -> list[list[str]] | None:
+    """A small CSV file's rows, header first (None: missing or not standard CSV)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.reader(handle, strict=True)) or None
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return None
 
 
-def validate_output_folder(
-    path: Path,
-    expected: Expected,
-    features: FeaturesSeen | None = None,
-    check_features: bool = True,
+def pca_sample_rows(folder: RunFolder) -> int:
+    import pyarrow.parquet as pq
+
+    parts = sorted(folder.file(layout.SUMMARY_PCA_SAMPLE).glob("*.parquet"))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in parts if is_part(p.name, "parquet"))
+
+
+def validate_run(
+    path: Path, expected: Expected, facts: dict[str, DatasetFacts] | None
 ) -> OutputReport:
-    """Check a run folder against docs/contract.md; raise listing every problem.
-
-    ``features``: what is known of features/ when it was left on S3 (else read from disk);
-    ``check_features=False``: features/ is not checked at all (a summary copy, checked on S3
-    by validate_outputs when it was downloaded).
-    """
+    """Check a run against docs/contract.md, raise listing every problem: its record and
+    summary in the folder ``path`` (a download), its data sets as ``facts`` say (read on
+    S3 or in the folder; None: not checked)."""
     folder = RunFolder(path)
     problems: list[str] = []
     if not folder.success.is_file():
@@ -320,13 +257,9 @@ def validate_output_folder(
         ) from None
     counts = Counts.of(info)
     problems += _model_info_problems(info, counts, expected)
-    if check_features:
-        seen = features if features is not None else features_in_folder(folder)
-        problems += _feature_problems(seen, counts.features)
-    problems += _pca_problems(folder, counts)
-    problems += _metadata_problems(folder, counts)
-    problems += _format_problems(folder, counts, check_features and features is None)
-    problems += _file_problems(folder, counts)
+    problems += _summary_problems(folder, counts)
+    if facts is not None:
+        problems += _datasets_problems(facts, counts, bool(info.get("features_exported")))
     if problems:
         raise OutputValidationError("; ".join(problems))
     duration = float(info.get("duration_seconds") or 0.0)

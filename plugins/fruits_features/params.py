@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
-from fruits_contract.engines import ENGINES, FEATURE_DIM
-from fruits_contract.modes import MODES
+from fruits_contract.engines import ENGINES, FEATURE_DIM, OFFERED
+from fruits_contract.modes import EXPORT_CHOICES, MODES
 from fruits_features.config import PipelineConfig
 
 
@@ -47,12 +47,27 @@ def dag_params(config: PipelineConfig) -> dict[str, Param]:
         "engine": Param(
             config.runs.engine,
             type="string",
-            enum=list(ENGINES),
-            values_display={engine.name: engine.label for engine in ENGINES.values()},
+            enum=OFFERED,
+            values_display={name: ENGINES[name].label for name in OFFERED},
             title="Inference engine",
             description=(
                 "How MobileNetV2 runs in the Spark workers. Every engine uses the same weights "
                 "and matches TensorFlow (cosine >= 0.9999 per image, tested)."
+            ),
+        ),
+        "export_features": Param(
+            config.runs.export_features,
+            type="string",
+            enum=list(EXPORT_CHOICES),
+            values_display={
+                "auto": "by mode: mini and apples export, full does not",
+                "always": "always export",
+                "never": "never export",
+            },
+            title="Export the 1280-d features",
+            description=(
+                "Also write every image's 1280 numbers to features/ (Parquet and CSV, ~15 KB "
+                "per image). Every vector is in the feature store either way."
             ),
         ),
         "reuse_features": Param(

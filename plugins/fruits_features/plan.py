@@ -24,15 +24,11 @@ from fruits_features.s3_layout import (
     ENTRY_POINT_NAME,
     JOB_ZIP_NAME,
     MAINTENANCE_ENTRY_NAME,
-    SKIPPED_LIST_NAME,
     WEIGHTS_NAME,
     RunLayout,
     run_key,
     run_layout,
 )
-
-# A file the run will not process: (S3 URI, label, bytes, reason).
-SkippedFile = tuple[str, str, int, str]
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,8 @@ class RunPlan:
     params: RunParams
     layout: RunLayout
     planned_images: int  # how many images the job will select
-    skipped: tuple[SkippedFile, ...]  # the files it will not process, and why
+    skipped_files: int  # how many listed files it will not process (the job names them)
+    inventory: str | None  # the inventory manifest the job reads the listing from, if any
     identity: Mapping[str, Any] | None  # what its outputs depend on (run_identity)
     download: str  # what download_outputs copies: all | summary
     results_dir: str  # the local copy: <results dir>/<mode>/<run key>
@@ -73,9 +70,10 @@ class RunPlan:
             run_id=self.run_id,
             engine=params.engine,
             limit=params.limit,
-            also_skipped=layout.artifact_uri(SKIPPED_LIST_NAME),
+            inventory=self.inventory,
             feature_store=layout.feature_store_uri,
             recompute=not params.reuse_features,
+            export_features=params.exports,
         )
         return JobInvocation(
             entry_point=layout.artifact_uri(ENTRY_POINT_NAME),
@@ -110,7 +108,6 @@ class RunPlan:
         own.update(
             params=asdict(self.params),
             layout=asdict(self.layout),
-            skipped=[list(row) for row in self.skipped],
             identity=None if self.identity is None else dict(self.identity),
         )
         return {**own, **self.backend}
@@ -122,7 +119,6 @@ class RunPlan:
         own.update(
             params=RunParams(**data["params"]),
             layout=RunLayout(**data["layout"]),
-            skipped=tuple(tuple(row) for row in data["skipped"]),
         )
         return cls(**own, backend={k: v for k, v in data.items() if k not in names})
 
@@ -132,9 +128,10 @@ def build_plan(
     params: RunParams,
     run_id: str,
     planned_images: int,
-    skipped: list[SkippedFile] | tuple[SkippedFile, ...] = (),
+    skipped_files: int = 0,
     identity: Mapping[str, Any] | None = None,
     maintain: bool = False,
+    inventory: str | None = None,
 ) -> RunPlan:
     """Plan of one run (pure), without the backend's section."""
     layout = run_layout(config, params.mode, run_key(run_id))
@@ -143,9 +140,10 @@ def build_plan(
         params=params,
         layout=layout,
         planned_images=planned_images,
-        skipped=tuple(skipped),
+        skipped_files=skipped_files,
+        inventory=inventory,
         identity=identity,
-        download=download_scope(config, params.mode),
+        download=download_scope(config, params),
         results_dir=str(results_folder(config, params.mode, layout.run_key)),
         results_keep=config.core.results_keep,
         project_dir=str(config.project_path),

@@ -1,8 +1,9 @@
 """The Airflow worker's copy of a run's outputs: what is downloaded, how many runs are kept.
 
-S3 keeps every run. The worker's disk is bounded: a ``full`` run's features (most of its
-bytes: 1280 numbers per image, twice) stay on S3 by default and are checked there, and only
-the last ``FRUITS_RESULTS_KEEP`` downloaded runs of each mode are kept.
+S3 keeps every run. The worker's disk is bounded: by default only a run's summary (its
+record and summary/, a size bounded whatever the bank's) is copied, unless the run itself
+is of bounded size (mode ``mini``, or a limit); the data sets are checked where they lie
+(output_facts). Only the last ``FRUITS_RESULTS_KEEP`` downloaded runs of each mode are kept.
 """
 
 from __future__ import annotations
@@ -11,23 +12,24 @@ import logging
 import shutil
 from pathlib import Path
 
-from fruits_contract.outputs import FEATURES
+from fruits_contract import outputs
 from fruits_features.config import PipelineConfig
 from fruits_features.output_layout import SOURCE, RunFolder
+from fruits_features.run_params import RunParams
 from fruits_features.s3 import RunS3Hook
 from fruits_features.s3_layout import RunLayout
 
 log = logging.getLogger(__name__)
 
 ALL, SUMMARY = "all", "summary"
-# What a summary download leaves on S3 (prefixes below the run's folder).
-LEFT_ON_S3 = {ALL: (), SUMMARY: (f"{FEATURES}/",)}
+# What each scope copies: sub-prefixes of the run's folder.
+COPIED = {ALL: ("",), SUMMARY: outputs.SUMMARY_PARTS}
 
 
-def download_scope(config: PipelineConfig, mode: str) -> str:
-    """``all`` or ``summary``: ``auto`` means a summary for ``full`` runs, all otherwise."""
+def download_scope(config: PipelineConfig, params: RunParams) -> str:
+    """``all`` or ``summary``: ``auto`` copies all of a run of capped size only."""
     if config.core.download == "auto":
-        return SUMMARY if mode == "full" else ALL
+        return SUMMARY if params.spec.cap(params.limit) is None else ALL
     return config.core.download
 
 
@@ -51,16 +53,15 @@ def prune_results(mode_dir: Path, keep: int, current: Path) -> list[Path]:
 
 
 def download_run(s3: RunS3Hook, layout: RunLayout, target: Path, scope: str, keep: int) -> int:
-    """Copy the run's outputs (all, or all but what ``scope`` leaves on S3) to ``target``,
-    mark where they came from, and keep the mode's last ``keep`` copies; the file count."""
+    """Copy the run's outputs (all, or its summary) to ``target``, mark where they came
+    from, and keep the mode's last ``keep`` copies; the file count."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    left_on_s3 = LEFT_ON_S3[scope]
-    count = s3.download_prefix(layout.bucket, layout.output_prefix, target, left_on_s3)
+    count = s3.download_prefix(layout.bucket, layout.output_prefix, target, COPIED[scope])
     # Where this copy came from: what the report and the summary name, and the key the
     # results are pruned by (written last).
     RunFolder(target).source_marker.write_text(layout.output_uri + "\n", encoding="utf-8")
     log.info("Downloaded %d files from %s/ to %s", count, layout.output_uri, target)
-    if left_on_s3:
-        log.info("Left on S3 (FRUITS_DOWNLOAD=%s): %s", scope, ", ".join(left_on_s3))
+    if scope == SUMMARY:
+        log.info("The data sets stay on S3 (FRUITS_DOWNLOAD=%s): %s/", scope, layout.output_uri)
     prune_results(target.parent, keep, target)
     return count

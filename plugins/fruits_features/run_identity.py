@@ -23,11 +23,29 @@ from fruits_features.s3 import RunS3Hook
 from fruits_features.s3_layout import RunLayout
 
 
+class ListingDigest:
+    """A digest of listed objects (key, size, ETag), whatever their order, in constant
+    memory: the sum, modulo 2**256, of each object's SHA-256. Any object added, removed or
+    changed changes it; it needs no sort of the listing, which may hold millions of keys."""
+
+    MODULUS = 1 << 256
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def add(self, key: str, size: int, etag: str) -> None:
+        line = f"{key}\0{size}\0{etag}\n".encode()
+        self.total = (self.total + int.from_bytes(hashlib.sha256(line).digest())) % self.MODULUS
+
+    def hexdigest(self) -> str:
+        return f"{self.total:064x}"
+
+
 def listing_digest(objects: Iterable[Mapping[str, Any]]) -> str:
-    """SHA-256 of (key, size, ETag) of listed objects, whatever the listing order."""
-    digest = hashlib.sha256()
-    for key, size, etag in sorted((o["Key"], int(o["Size"]), o.get("ETag", "")) for o in objects):
-        digest.update(f"{key}\0{size}\0{etag}\n".encode())
+    """The ListingDigest of listed objects (boto3's Key, Size, ETag)."""
+    digest = ListingDigest()
+    for obj in objects:
+        digest.add(obj["Key"], int(obj["Size"]), obj.get("ETag", ""))
     return digest.hexdigest()
 
 
@@ -37,19 +55,19 @@ def file_digest(paths: Mapping[str, Path]) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-def run_identity(
-    objects: Iterable[Mapping[str, Any]], params: RunParams, project_dir: Path
-) -> dict[str, Any]:
-    """What a run's outputs depend on, as a JSON value."""
+def run_identity(listing_sha256: str, params: RunParams, project_dir: Path) -> dict[str, Any]:
+    """What a run's outputs depend on, as a JSON value: the bank's listing (its digest),
+    what the run ships, and its params."""
     artifacts = {**source_files(project_dir), **package_files(project_dir)}
     return {
-        "listing_sha256": listing_digest(objects),
+        "listing_sha256": listing_sha256,
         "artifacts_sha256": file_digest(artifacts),
         "params": {
             "mode": params.mode,
             "pca_components": params.pca_components,
             "limit": params.limit,
             "engine": params.engine,
+            "export_features": params.exports,
         },
     }
 

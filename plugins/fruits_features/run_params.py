@@ -6,11 +6,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fruits_contract.engines import DEFAULT_ENGINE, ENGINES, FEATURE_DIM
-from fruits_contract.modes import MODES, Mode
+from fruits_contract.engines import DEFAULT_ENGINE, FEATURE_DIM, OFFERED
+from fruits_contract.modes import EXPORT_CHOICES, MODES, Mode
 
 # The keys a run conf may hold: the DAG's params.
-PARAM_NAMES = ("mode", "pca_components", "limit", "engine", "reuse_features", "force")
+PARAM_NAMES = (
+    "mode",
+    "pca_components",
+    "limit",
+    "engine",
+    "export_features",
+    "reuse_features",
+    "force",
+)
 
 
 class RunParamsError(ValueError):
@@ -23,6 +31,7 @@ class RunParams:
     pca_components: int
     limit: int | None = None
     engine: str = DEFAULT_ENGINE
+    export_features: str = "auto"  # always, never, or auto: the mode decides
     reuse_features: bool = True
     force: bool = False
 
@@ -30,6 +39,11 @@ class RunParams:
     def spec(self) -> Mode:
         """What the mode processes."""
         return MODES[self.mode]
+
+    @property
+    def exports(self) -> bool:
+        """Whether the run writes its vectors (features/)."""
+        return self.spec.exports(self.export_features)
 
     @property
     def may_skip(self) -> bool:
@@ -56,8 +70,13 @@ def parse_run_params(params: Mapping[str, Any], conf: Mapping[str, Any] | None =
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise RunParamsError(f"limit must be empty or an integer >= 1, got {limit!r}")
     engine = params.get("engine", DEFAULT_ENGINE)
-    if engine not in ENGINES:
-        raise RunParamsError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine not in OFFERED:
+        raise RunParamsError(f"engine must be one of {', '.join(OFFERED)}, got {engine!r}")
+    export = params.get("export_features", "auto")
+    if export not in EXPORT_CHOICES:
+        raise RunParamsError(
+            f"export_features must be one of {', '.join(EXPORT_CHOICES)}, got {export!r}"
+        )
     flags = {
         name: params.get(name, default)
         for name, default in (("reuse_features", True), ("force", False))
@@ -65,4 +84,6 @@ def parse_run_params(params: Mapping[str, Any], conf: Mapping[str, Any] | None =
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise RunParamsError(f"{name} must be true or false, got {value!r}")
-    return RunParams(mode=mode, pca_components=k, limit=limit, engine=engine, **flags)
+    return RunParams(
+        mode=mode, pca_components=k, limit=limit, engine=engine, export_features=export, **flags
+    )

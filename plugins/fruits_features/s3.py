@@ -139,17 +139,16 @@ class RunS3Hook(S3Hook):
         return self.download_objects(bucket, [{"Key": key} for key in keys], prefix, target)
 
     def download_prefix(
-        self, bucket: str, prefix: str, target: Path, leave_out: Iterable[str] = ()
+        self, bucket: str, prefix: str, target: Path, parts: Iterable[str] = ("",)
     ) -> int:
-        """Replace ``target`` with a copy of everything under ``prefix`` but the keys starting
-        with ``prefix`` + one of ``leave_out``; returns the file count.
+        """Replace ``target`` with a copy of everything under ``prefix`` + each of ``parts``
+        (sub-prefixes: by default all of ``prefix``); returns the file count.
 
         Files land in a sibling folder first, so ``target`` never holds a half download.
         """
-        keys = self.object_keys(bucket, prefix)
+        keys = [key for part in parts for key in self.object_keys(bucket, prefix + part)]
         if not keys:
             raise FileNotFoundError(f"nothing under s3://{bucket}/{prefix}")
-        keys = [key for key in keys if not key.startswith(tuple(prefix + p for p in leave_out))]
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         try:

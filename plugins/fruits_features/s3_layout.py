@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from fruits_contract import outputs
-from fruits_contract.engines import ENGINES
+from fruits_contract.engines import OFFERED
 from fruits_contract.modes import MODES
 from fruits_features.config import PipelineConfig
 from fruits_features.output_layout import REPORT
@@ -35,15 +35,13 @@ def worker_requirements_name(engine: str) -> str:
     return f"requirements-emr-worker-{engine}.txt"
 
 
-# Written per run by upload_artifacts: the files check_inputs skips, for the job's report.
-SKIPPED_LIST_NAME = "skipped-files.csv"
 ARTIFACT_NAMES = (
     ENTRY_POINT_NAME,
     MAINTENANCE_ENTRY_NAME,
     JOB_ZIP_NAME,
     BOOTSTRAP_NAME,
     DRIVER_REQUIREMENTS_NAME,
-    *(worker_requirements_name(engine) for engine in ENGINES),
+    *(worker_requirements_name(engine) for engine in OFFERED),
     WEIGHTS_NAME,
 )
 

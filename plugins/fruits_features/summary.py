@@ -10,23 +10,20 @@ import sys
 from pathlib import Path
 
 from fruits_contract import outputs as layout
+from fruits_features.output_facts import facts_in_folder
 from fruits_features.output_layout import RunFolder, find_runs
-from fruits_features.output_validation import (
-    Expected,
-    OutputValidationError,
-    validate_output_folder,
-)
+from fruits_features.output_validation import Expected, OutputValidationError, validate_run
 
 
 def describe(folder: RunFolder) -> str:
     info = folder.read_model_info()
-    # A summary download (FRUITS_DOWNLOAD) left features/ on S3, where validate_outputs
-    # checked it.
-    downloaded = bool(folder.parts(layout.FEATURES, layout.PARQUET))
-    report = validate_output_folder(
+    # A summary download (FRUITS_DOWNLOAD) left the data sets on S3, where validate_outputs
+    # checked them; a whole copy is checked here.
+    downloaded = bool(folder.parts(layout.METADATA, layout.PARQUET))
+    report = validate_run(
         folder.root,
         Expected(mode=info["mode"], pca_components=info["pca_components"]),
-        check_features=downloaded,
+        facts_in_folder(folder.root) if downloaded else None,
     )
     counts = info["counts"]
     features = info.get("stages", {}).get("features", {})
@@ -38,7 +35,7 @@ def describe(folder: RunFolder) -> str:
             f"{report.errors} errors",
             f"features   {counts.get('features_computed', report.features)} computed, "
             f"{counts.get('features_reused', 0)} reused from the feature store"
-            + ("" if downloaded else "; features/ left on S3 (FRUITS_DOWNLOAD=summary)"),
+            + ("" if downloaded else "; data sets left on S3 (FRUITS_DOWNLOAD=summary)"),
             f"variance   {report.variance_kept:.1%} kept by {report.pca_components} components",
             f"speed      {features.get('images_per_second', 0):.1f} images/s (feature stage), "
             f"{report.duration_seconds:.0f} s in Spark",

@@ -15,10 +15,10 @@ from fruits_features.compute.registry import compute_backend
 from fruits_features.config import CoreSettings, PipelineConfig
 from fruits_features.input_check import check_run_inputs, refuse_used_outputs
 from fruits_features.job_package import upload_run_artifacts
-from fruits_features.output_validation import Expected, validate_output_folder
+from fruits_features.output_facts import facts_in_folder, facts_on_s3
+from fruits_features.output_validation import Expected, OutputReport, validate_run
 from fruits_features.plan import RunPlan, build_plan, results_folder
-from fruits_features.remote_features import features_on_s3
-from fruits_features.results import LEFT_ON_S3, download_run
+from fruits_features.results import ALL, download_run
 from fruits_features.run_identity import (
     last_success,
     record_success,
@@ -26,7 +26,7 @@ from fruits_features.run_identity import (
     skip_message,
     unchanged_since,
 )
-from fruits_features.run_params import parse_run_params
+from fruits_features.run_params import RunParams, parse_run_params
 from fruits_features.s3 import RunS3Hook
 from fruits_features.s3_layout import run_key, run_layout
 from fruits_features.settings import config_at_run_time
@@ -68,6 +68,11 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
     context = get_current_context()
     config, run_id = run_config(dag_compute), context["run_id"]
     params = parse_run_params(context["params"], context["dag_run"].conf)
+    return plan_run(config, params, run_id).to_xcom()
+
+
+def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
+    """check_inputs' work: the run's plan, or AirflowSkipException when nothing changed."""
     layout = run_layout(config, params.mode, run_key(run_id))
     log.info(
         "Run %s: mode %s, K %s, limit %s, compute %s, bucket %s",
@@ -76,28 +81,35 @@ def check_inputs(dag_compute: str) -> dict[str, Any]:
     )
     s3 = RunS3Hook(aws_conn_id=config.storage.aws_conn_id, region_name=config.storage.region)
     refuse_used_outputs(s3, layout, results_folder(config, params.mode, layout.run_key))
-    inputs = check_run_inputs(s3, layout, params)
-    identity = run_identity(inputs.objects, params, config.project_path)
+    inputs = check_run_inputs(s3, layout, params, config.storage.inventory_uri or None)
+    identity = run_identity(inputs.listing_sha256, params, config.project_path)
     if params.may_skip and unchanged_since(identity, last := last_success(s3, layout)):
         raise AirflowSkipException(skip_message(last))
     maintain = check_maintenance(s3, layout, config.store.feature_store_maintenance_days)
     plan = build_plan(
-        config, params, run_id, inputs.planned_images, inputs.skipped, identity, maintain
+        config,
+        params,
+        run_id,
+        inputs.planned_images,
+        skipped_files=inputs.skipped,
+        identity=identity,
+        maintain=maintain,
+        inventory=inputs.inventory,
     )
-    return plan.with_backend(compute_backend(config.compute).plan_section(config, plan)).to_xcom()
+    return plan.with_backend(compute_backend(config.compute).plan_section(config, plan))
 
 
 @task(**TRANSFER_RETRIES)
 def upload_artifacts(plan: dict[str, Any]) -> dict[str, str]:
     """Upload entry point, job zip, bootstrap files and weights under the run's artifacts
-    prefix, and the list of files the job cannot list itself; returns their SHA-256."""
+    prefix; returns their SHA-256."""
     run = RunPlan.from_xcom(plan)
-    return upload_run_artifacts(s3_of(run), run.layout, Path(run.project_dir), run.skipped)
+    return upload_run_artifacts(s3_of(run), run.layout, Path(run.project_dir))
 
 
 @task(**TRANSFER_RETRIES)
 def download_outputs(plan: dict[str, Any]) -> str:
-    """Copy the run's S3 prefix (all of it, or all but features/) to
+    """Copy the run's summary (or all of it: FRUITS_DOWNLOAD) to
     ``<results_dir>/<mode>/<run_key>/``; keep the last ``results_keep`` runs of the mode."""
     run = RunPlan.from_xcom(plan)
     download_run(s3_of(run), run.layout, run.results_path, run.download, run.results_keep)
@@ -106,26 +118,37 @@ def download_outputs(plan: dict[str, Any]) -> str:
 
 @task
 def validate_outputs(plan: dict[str, Any]) -> dict[str, Any]:
-    """Check the downloaded outputs against the contract and the plan; fail the run if broken."""
+    """Check the run's outputs against the contract and the plan; fail the run if broken.
+
+    The record and summary are read in the download, the data sets from their part files'
+    ends: on S3, or in the download when it holds them (every CSV row counted then)."""
     run = RunPlan.from_xcom(plan)
+    report = check_outputs(run)
+    log.info("Run %s valid: %s", run.run_id, report.summary())
+    layout = run.layout
+    log.info(
+        "Outputs: %s/ (PCA: %s), local copy: %s", layout.output_uri, layout.pca_uri, run.results_dir
+    )
+    return report.as_xcom()
+
+
+def check_outputs(run: RunPlan) -> OutputReport:
+    """validate_outputs' work: the run's outputs checked, or OutputValidationError."""
     layout, params = run.layout, run.params
     expected = Expected(
         mode=params.mode,
         pca_components=params.pca_components,
         images_selected=run.planned_images,
         run_id=run.run_id,
-        skipped_files=len(run.skipped),
+        skipped_files=run.skipped_files,
     )
-    features = None
-    if LEFT_ON_S3[run.download]:
-        features = features_on_s3(s3_of(run), layout.bucket, layout.output_prefix)
-        log.info("features/ checked on S3: %d rows in its Parquet footers", features.rows)
-    report = validate_output_folder(run.results_path, expected, features)
-    log.info("Run %s valid: %s", run.run_id, report.summary())
-    log.info(
-        "Outputs: %s/ (PCA: %s), local copy: %s", layout.output_uri, layout.pca_uri, run.results_dir
-    )
-    return report.as_xcom()
+    if run.download == ALL:
+        facts = facts_in_folder(run.results_path)
+    else:
+        facts = facts_on_s3(s3_of(run), layout.bucket, layout.output_prefix)
+    parts = sum(f.parquet_parts + f.csv_parts for f in facts.values())
+    log.info("Data sets checked from the ends of %d part files (%s)", parts, run.download)
+    return validate_run(run.results_path, expected, facts)
 
 
 @task(**TRANSFER_RETRIES)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from fruits_contract.engines import ENGINES as DECLARED
+from fruits_contract.engines import FEATURE_DIM
 from fruits_job.code_digest import code_digest
 
 # TensorFlow's C++ banner lines would otherwise fill every executor log.
@@ -132,6 +133,8 @@ def prepare_model(engine: str, weights: bytes, image_size: int) -> bytes:
     and the digest of this module's code: local reruns (benchmarks) export once.
     """
     spec = ENGINES[engine]
+    if spec.export is _no_export:
+        return b""
     sha = hashlib.sha256(weights).hexdigest()
     versions = f"tf{_version('tensorflow-cpu')}-tf2onnx{_version('tf2onnx')}"
     cache_dir = Path(
@@ -213,6 +216,23 @@ def _openvino_engine(model: bytes, threads: int) -> Engine:
     return infer
 
 
+def _no_export(weights_path: str, image_size: int) -> bytes:
+    return b""
+
+
+def _synthetic_engine(model: bytes, threads: int) -> Engine:
+    """No model: each file's vector drawn from a generator seeded by its bytes' SHA-256."""
+
+    def infer(contents: list[bytes]) -> np.ndarray:
+        vectors = np.empty((len(contents), FEATURE_DIM), dtype=np.float32)
+        for row, data in enumerate(contents):
+            seed = int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
+            vectors[row] = np.random.default_rng(seed).standard_normal(FEATURE_DIM, np.float32)
+        return vectors
+
+    return infer
+
+
 @dataclass(frozen=True)
 class EngineSpec:
     """How the driver prepares an engine's graph and a worker runs it (the engines and the
@@ -225,6 +245,8 @@ class EngineSpec:
     artifact: str
     # Worker side: (graph bytes, threads) -> a callable on batches.
     build: Callable[[bytes, int], Engine]
+    # The engine takes each file's bytes, not decoded pixels.
+    reads_bytes: bool = False
 
 
 ENGINES: dict[str, EngineSpec] = {
@@ -233,6 +255,7 @@ ENGINES: dict[str, EngineSpec] = {
         EngineSpec("onnxruntime", export_onnx, f"op{ONNX_OPSET}.onnx", _onnxruntime_engine),
         EngineSpec("tensorflow", export_tensorflow_graph, "tf.pb", _tensorflow_engine),
         EngineSpec("openvino", export_onnx, f"op{ONNX_OPSET}.onnx", _openvino_engine),
+        EngineSpec("synthetic", _no_export, "none", _synthetic_engine, reads_bytes=True),
     )
 }
 

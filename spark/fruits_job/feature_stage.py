@@ -7,9 +7,8 @@ import logging
 import math
 from dataclasses import dataclass
 
-import pandas as pd
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from fruits_job.bank import Bank
@@ -24,8 +23,6 @@ log = logging.getLogger("fruits_job")
 # every few seconds, and a lost task costs little to redo.
 IMAGES_PER_TASK = 1000
 
-IMAGES_SCHEMA = "local_path string, path string, label string, bytes long, modified long"
-
 
 def feature_partitions(images: int, parallelism: int, per_task: int = IMAGES_PER_TASK) -> int:
     """Tasks of the feature stage: a multiple of the cores, so the last wave leaves no core
@@ -38,7 +35,7 @@ class FeatureTable:
     """Every selected image's features or error: path (in the bank), label, bytes,
     modified, features, error, reused; and how many were computed and reused.
 
-    The computed rows are cached (computed once; the outputs, the store and the PCA read
+    The computed rows are cached on disk (computed once; the outputs, the store and the PCA read
     them). The reused ones are read from the store's table where used (a join at the
     version the run read), not cached: the workers hold no copy of a big bank's vectors,
     and the feature stage does only the feature work.
@@ -65,23 +62,6 @@ class FeatureTable:
             self.cached.unpersist()
 
 
-def selected_images(spark: SparkSession, bank: Bank) -> DataFrame:
-    """The selected images: where the job reads each (local_path) and where it lives in the
-    bank (path), label, bytes, modified."""
-    images = bank.images
-    frame = pd.DataFrame(
-        {
-            "local_path": pd.array([i.path for i in images], dtype="string"),
-            "path": pd.array([bank.in_bank(i.path) for i in images], dtype="string"),
-            "label": pd.array([i.label for i in images], dtype="string"),
-            "bytes": pd.array([i.size for i in images], dtype="int64"),
-            "modified": pd.array([i.modified for i in images], dtype="int64"),
-        }
-    )
-    # Through Arrow (pandas): ~10x faster than a list of tuples for 67,692 rows.
-    return spark.createDataFrame(frame, IMAGES_SCHEMA)
-
-
 def compute_features(
     wanted: DataFrame, images: int, model: Model, partitions: int, progress: ProgressReporter
 ) -> DataFrame:
@@ -94,7 +74,7 @@ def compute_features(
         # Tasks of at most IMAGES_PER_TASK images, a multiple of the cores: one model per
         # worker, and a progress log that moves.
         wanted.repartition(partitions)
-        .select("path", "label", "bytes", "modified", udf("local_path").alias("r"))
+        .select("path", "label", "bytes", "modified", udf("source").alias("r"))
         .select(
             "path",
             "label",
@@ -104,7 +84,10 @@ def compute_features(
             "r.error",
             F.lit(False).alias("reused"),
         )
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        # On disk, not in the heap: 5 KB per image (1.5 GB for 300,000) would fill the
+        # storage memory the MERGE and the PCA need next (measured: a local run of 300,000
+        # images with a 2 GB heap ran out of it in the PCA with MEMORY_AND_DISK).
+        .persist(StorageLevel.DISK_ONLY)
     )
     cached.count()
     progress.track_images(None)
@@ -131,7 +114,6 @@ def reused_rows(wanted: DataFrame, stored: DataFrame) -> DataFrame:
 
 
 def extract_features(
-    spark: SparkSession,
     bank: Bank,
     model: Model,
     store: FeatureStore | None,
@@ -143,11 +125,12 @@ def extract_features(
     The lookup is a join in Spark: the images to compute are the wanted ones whose key the
     store lacks; only their count reaches the driver.
     """
-    wanted = selected_images(spark, bank)
+    wanted = bank.images
+    spark = wanted.sparkSession
     stored = None if store is None else store.stored()
     to_compute = wanted if stored is None else missing(wanted, stored)
     computing = to_compute.count()
-    reused = len(bank.images) - computing
+    reused = bank.image_count - computing
     partitions = partitions or feature_partitions(computing, spark.sparkContext.defaultParallelism)
     if store is not None:
         log.info(
@@ -155,7 +138,7 @@ def extract_features(
             store.table.uri,
             store.version,
             reused,
-            len(bank.images),
+            bank.image_count,
             computing,
         )
     frames = [] if stored is None or not reused else [reused_rows(wanted, stored)]

@@ -29,8 +29,9 @@ from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
 
 from fruits_contract.engines import BASE_MODULES, ENGINES
+from fruits_job.engines import ENGINES as ENGINE_SPECS
 from fruits_job.engines import Engine, build_engine
-from fruits_job.preprocess import ImageDecodeError, decode_image, to_model_input
+from fruits_job.preprocess import EMPTY_FILE, ImageDecodeError, decode_image, to_model_input
 
 # Reads in flight per worker: S3 GETs of small files are latency-bound.
 READ_THREADS = 16
@@ -131,26 +132,28 @@ def extract_batch(
     """Features for one Arrow batch of paths, inferred in chunks of `batch_size` images."""
     features: list[np.ndarray | None] = [None] * len(paths)
     errors: list[str | None] = [None] * len(paths)
-    size = settings.image_size
     started = time.perf_counter()
     contents = read_files(list(paths))
     stats.read_seconds += time.perf_counter() - started
+    reads_bytes = ENGINE_SPECS[settings.engine].reads_bytes
     for start in range(0, len(contents), settings.batch_size):
         rows: list[int] = []
-        pixels: list[np.ndarray] = []
+        inputs: list[np.ndarray | bytes] = []
         started = time.perf_counter()
         for offset, data in enumerate(contents[start : start + settings.batch_size]):
             try:
                 if isinstance(data, OSError):
                     raise ImageDecodeError(f"cannot read the file: {data}")
-                pixels.append(decode_image(data, size))
+                if not data:
+                    raise ImageDecodeError(EMPTY_FILE)
+                inputs.append(data if reads_bytes else decode_image(data, settings.image_size))
                 rows.append(start + offset)
             except ImageDecodeError as exc:
                 errors[start + offset] = str(exc)
         decoded = time.perf_counter()
-        if pixels:
-            vectors = engine(to_model_input(np.stack(pixels)))
-            for row, vector in zip(rows, vectors, strict=True):
+        if inputs:
+            batch = inputs if reads_bytes else to_model_input(np.stack(inputs))
+            for row, vector in zip(rows, engine(batch), strict=True):
                 features[row] = vector.astype(np.float32)
         stats.decode_seconds += decoded - started
         stats.inference_seconds += time.perf_counter() - decoded

@@ -66,4 +66,4 @@ def load_model(
             ) from None
     log.info("engine %s: %d bytes of model broadcast to the workers", request.engine, len(graph))
     log.info("inference: %s, %d thread(s) per task", settings, settings.threads)
-    return Model(settings, graph, request.weights_as or paths.weights)
+    return Model(settings, graph, paths.weights)

@@ -36,7 +36,7 @@ def run(spark: SparkSession, request: JobRequest) -> dict:
     check_engine(request.engine)
     start_python_workers(spark, request.engine)
     bank = read_bank(spark, paths, request, timer)
-    images = len(bank.images)
+    images = bank.image_count
     model = load_model(spark, paths, request, timer)
     store = open_store(spark, request, model.weights_sha256)
 
@@ -44,7 +44,7 @@ def run(spark: SparkSession, request: JobRequest) -> dict:
     with reporting_progress(spark) as progress:
         with timer.stage("features", images):
             lookup = None if request.recompute else store
-            table = extract_features(spark, bank, model, lookup, progress, request.partitions)
+            table = extract_features(bank, model, lookup, progress, request.partitions)
         log.info(
             "features: %d images computed (%d tasks), %d reused from the feature store",
             table.computed,
@@ -54,29 +54,30 @@ def run(spark: SparkSession, request: JobRequest) -> dict:
         written = store_features(store, table, request, timer)
         with timer.stage("errors_and_metadata"):
             errors = writers.write_errors_and_metadata(
-                spark, paths.output, table.rows, bank.skipped
+                spark, paths.output, table.rows, images, bank.skipped
             )
-        n_features = images - len(errors)
-        if n_features < max(2, request.pca_components):
+        features = images - errors
+        if features < max(2, request.pca_components):
             raise JobInputError(
-                f"only {n_features} of {images} images could be read, too few for "
-                f"{request.pca_components} PCA components (see {paths.published}/errors/errors.csv)"
+                f"only {features} of {images} images could be read, too few for "
+                f"{request.pca_components} PCA components (see {paths.output}/errors/)"
             )
-        with timer.stage("write_features", n_features):
-            writers.write_features(paths.output, table.features)
-        with timer.stage("pca", n_features):
-            pca = fit_pca(table.features, request.pca_components)
-            writers.write_pca(paths.output, pca.projected, request.pca_components)
-            pca.projected.unpersist()
+        if request.export_features:
+            with timer.stage("write_features", features):
+                writers.write_features(paths.output, table.features, features)
+        with timer.stage("pca", features):
+            explained = fit_and_write_pca(
+                spark, paths.output, table, request.pca_components, features
+            )
 
     info = describe_run(
         request=request,
         paths=paths,
         bank=bank,
         table=table,
-        errors=len(errors),
+        errors=errors,
         store=store_record(store, written, request.recompute),
-        explained=pca.explained,
+        explained=explained,
         model=model,
         stages=timer.stages,
         versions=versions(spark),
@@ -87,7 +88,20 @@ def run(spark: SparkSession, request: JobRequest) -> dict:
     writers.write_success(spark, paths.output)
     log_done(info)
     table.release()
+    bank.release()
     return info
+
+
+def fit_and_write_pca(
+    spark: SparkSession, output: str, table: FeatureTable, k: int, features: int
+) -> list[float]:
+    """The PCA of the ``features`` images with features: pca/, and the summary the report
+    reads."""
+    pca = fit_pca(table.features, k)
+    writers.write_pca(output, pca.projected, k, features)
+    writers.write_summary(spark, output, table.rows, pca.projected)
+    pca.projected.unpersist()
+    return pca.explained
 
 
 def store_features(

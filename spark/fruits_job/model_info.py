@@ -45,14 +45,14 @@ def describe_run(
     finished_at: datetime,
 ) -> dict[str, Any]:
     """The run's model_info (docs/contract.md); ``store`` is ``store_record``'s."""
-    images = len(bank.images)
+    images = bank.image_count
     features = images - errors
     cumulative = [sum(explained[: i + 1]) for i in range(len(explained))]
     return {
         "run_id": request.run_id,
         "mode": request.mode,
         "input": paths.in_bank(paths.input_root),
-        "output": paths.published,
+        "output": paths.output,
         "engine": request.engine,
         "image_size": request.image_size,
         "batch_size": request.batch_size,
@@ -61,7 +61,7 @@ def describe_run(
         "feature_dim": FEATURE_DIM,
         "counts": {
             "files_listed": bank.files_listed,
-            "skipped_files": len(bank.skipped),
+            "skipped_files": bank.skipped_count,
             "images_selected": images,
             "features": features,
             "errors": errors,
@@ -69,6 +69,7 @@ def describe_run(
             "features_reused": table.reused,
         },
         "feature_store": store,
+        "features_exported": request.export_features,
         "explained_variance": explained,
         "cumulative_variance": cumulative,
         "variance_kept": cumulative[-1],
@@ -78,4 +79,13 @@ def describe_run(
         "started_at": started_at.isoformat(),
         "finished_at": finished_at.isoformat(),
         "duration_seconds": round((finished_at - started_at).total_seconds(), 3),
+        # What the driver's Python process needed: it must not grow with the bank.
+        "driver_python_peak_mb": round(peak_rss_mb(), 1),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (Linux counts ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,107 +1,106 @@
-"""Which files of the input a run processes: the input rule, modes, deterministic subsets.
+"""Which files of the listing a run processes, decided in Spark: the input rule on every
+path, the mode's classes, and its cap (a deterministic subset, round-robin over the classes).
 
-Pure functions over listings (path, size, modification time), so that the selection is
-tested without Spark and is the same on S3 and on a laptop.
+Nothing of per-file size reaches the driver: the rule runs in the Python workers (one rule,
+fruits_contract.input_rule), the cap is a window over a stable key per class, and the driver
+learns two numbers of it.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import StringType, StructField, StructType
+
+from fruits_contract import outputs
 from fruits_contract.input_rule import classify
-from fruits_contract.modes import MODES
+from fruits_contract.modes import Mode
+
+# A DataType, not a DDL string: parsing one needs a live session, and this module is
+# imported where none runs (the Airflow side's tests import the job's parser).
+CLASSIFIED = StructType([StructField("label", StringType()), StructField("reason", StringType())])
 
 
-@dataclass(frozen=True)
-class ListedFile:
-    path: str
-    size: int
-    modified: int = 0  # milliseconds since the epoch, as Spark lists the file
-
-
-@dataclass(frozen=True)
-class Image:
-    path: str
-    label: str
-    size: int
-    modified: int = 0
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A listed file the run does not process, and why (errors/skipped.csv)."""
-
-    path: str
-    label: str | None
-    size: int
-    reason: str
+@pandas_udf(CLASSIFIED)
+def _classify(relatives: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+    """The input rule on each path below Training/: (label, None) or (label, why skipped)."""
+    for batch in relatives:
+        answers = [classify(relative) for relative in batch]
+        yield pd.DataFrame(answers, columns=["label", "reason"])
 
 
 @dataclass(frozen=True)
 class Selection:
-    images: list[Image]
-    skipped: list[Skipped]
-    files_listed: int
+    """The images a run processes (path, label, bytes, modified) and the files it skips
+    (path, label, bytes, reason), as DataFrames over the run's listing."""
+
+    images: DataFrame
+    skipped: DataFrame
+    classified: DataFrame  # every listed file, its label and reason: cached, both read it
 
 
-def relative_to_training(path: str, training_root: str | None = None) -> str:
-    """A listed path below ``Training/`` (the root, or the last ``/Training/`` in the path)."""
-    if training_root is not None:
-        root = training_root.rstrip("/") + "/"
-        if path.startswith(root):
-            return path[len(root) :]
-    return path.rsplit("/Training/", 1)[-1]
+def classified(listing: DataFrame, training: str) -> DataFrame:
+    """The listing with each file's label and, for a file the run does not process, why."""
+    root = training.rstrip("/") + "/"
+    relative = F.substring(F.col("path"), len(root) + 1, 1 << 30)
+    return listing.withColumn("rule", _classify(relative)).select(
+        "path", "bytes", "modified", "rule.label", "rule.reason"
+    )
 
 
-def _stable_key(image: Image) -> str:
-    # Hash the class/file name, not the full URI, so a local copy and the S3
-    # original of the same data set select the same images.
-    name = image.path.rsplit("/", 1)[-1]
-    return hashlib.sha1(f"{image.label}/{name}".encode()).hexdigest()
+def stable_key() -> F.Column:
+    """A file's place in its class, the same on S3 and on a copy: SHA-1 of class/file name."""
+    name = F.substring_index(F.col("path"), "/", -1)
+    return F.sha1(F.concat(F.col("label"), F.lit("/"), name))
 
 
-def round_robin(images: list[Image]) -> list[Image]:
-    """Order images so that any prefix is spread evenly over the classes.
+def capped(images: DataFrame, cap: int) -> DataFrame:
+    """The first ``cap`` images of a round-robin over the classes (sorted by name), each
+    class in the order of its stable key: any prefix is spread evenly over the classes.
 
-    Within a class the order is a hash of the file name: deterministic, yet not
-    biased towards the first frames of each fruit's rotation video.
+    In Spark: each image's depth in its class (a window per class), the depth where the
+    cap falls (from the count at each depth, at most ``cap`` rows), then the classes that
+    still fit at that depth.
     """
-    by_class: dict[str, list[Image]] = defaultdict(list)
-    for image in images:
-        by_class[image.label].append(image)
-    queues = [sorted(by_class[label], key=_stable_key) for label in sorted(by_class)]
-    ordered: list[Image] = []
-    depth = 0
-    while len(ordered) < len(images):
-        ordered.extend(queue[depth] for queue in queues if depth < len(queue))
-        depth += 1
-    return ordered
+    by_class = Window.partitionBy("label").orderBy(stable_key())
+    ranked = images.withColumn("depth", F.row_number().over(by_class) - 1)
+    ranked = ranked.where(F.col("depth") < cap)
+    counts = ranked.groupBy("depth").count()
+    before = F.sum("count").over(Window.orderBy("depth").rowsBetween(Window.unboundedPreceding, -1))
+    edge = (
+        counts.withColumn("before", F.coalesce(before, F.lit(0)))
+        .where(F.col("before") + F.col("count") >= cap)
+        .orderBy("depth")
+        .select("depth", "before")
+        .first()
+    )
+    if edge is None:  # fewer images than the cap: every one
+        return ranked.drop("depth")
+    lane = F.row_number().over(Window.partitionBy("depth").orderBy("label")) - 1
+    last = (F.col("depth") == edge["depth"]) & (F.col("lane") < cap - edge["before"])
+    return (
+        ranked.withColumn("lane", lane)
+        .where((F.col("depth") < edge["depth"]) | last)
+        .drop("depth", "lane")
+    )
 
 
-def select_images(
-    files: list[ListedFile],
-    mode: str,
-    limit: int | None = None,
-    training_root: str | None = None,
-) -> Selection:
-    """Images a run processes, in a deterministic order, and the files it skips (with why)."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    spec = MODES[mode]
-    images: list[Image] = []
-    skipped: list[Skipped] = []
-    for listed in files:
-        label, reason = classify(relative_to_training(listed.path, training_root))
-        if reason is not None:
-            skipped.append(Skipped(listed.path, label, listed.size, reason))
-        elif spec.selects(label):
-            images.append(Image(listed.path, label, listed.size, listed.modified))
-    cap = spec.cap(limit)
+def select(listing: DataFrame, training: str, mode: Mode, limit: int | None) -> Selection:
+    """The run's images and skipped files, from its listing of the mode's class folders."""
+    files = classified(listing, training).persist(StorageLevel.MEMORY_AND_DISK)
+    images = files.where(F.col("reason").isNull() & F.col("label").startswith(mode.class_prefix))
+    images = images.select("path", "label", "bytes", "modified")
+    cap = mode.cap(limit)
     if cap is not None:
-        images = round_robin(images)[:cap]
-    else:
-        images.sort(key=lambda image: image.path)
-    skipped.sort(key=lambda file: file.path)
-    return Selection(images=images, skipped=skipped, files_listed=len(files))
+        images = capped(images, cap)
+    skipped = files.where(F.col("reason").isNotNull())
+    skipped = skipped.withColumn("label", F.coalesce("label", F.lit(""))).select(
+        *outputs.SKIPPED_COLUMNS
+    )
+    return Selection(images, skipped, files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession
@@ -13,6 +14,9 @@ from fruits_contract import outputs
 from fruits_job import storage
 
 log = logging.getLogger("fruits_job")
+
+# Files named in the log; the rest are counted, and listed in errors/ and skipped/.
+NAMED_IN_LOG = 20
 
 
 def expand_array(df: DataFrame, column: str, names: Sequence[str]) -> DataFrame:
@@ -40,10 +44,6 @@ def csv_lines(df: DataFrame, column: str, names: Sequence[str]) -> DataFrame:
 _BREAKS_LINE = r"[\r\n\x00]"
 
 
-def _parquet(df: DataFrame, uri: str, array: tuple[str, Sequence[str]] | None) -> None:
-    df.write.mode("errorifexists").parquet(uri)
-
-
 def _csv(df: DataFrame, uri: str, array: tuple[str, Sequence[str]] | None) -> None:
     """CSV with a header; ``array`` = (column, names) gives one CSV column per element.
 
@@ -68,15 +68,29 @@ def _csv(df: DataFrame, uri: str, array: tuple[str, Sequence[str]] | None) -> No
     ).option("ignoreTrailingWhiteSpace", False).option("escape", '"').csv(uri)
 
 
-# How each format of fruits_contract.outputs.FORMATS is written.
-FORMAT_WRITERS = {outputs.PARQUET: _parquet, outputs.CSV: _csv}
+# Rows per part file: files of tens of MB, not one per feature task (a bank of 100M
+# images makes 100,000 of those); the data sets not named here have short rows.
+ROWS_PER_FILE = {outputs.FEATURES: 20_000, outputs.PCA: 200_000}
+SHORT_ROWS_PER_FILE = 1_000_000
 
 
-def write_table(df: DataFrame, uri: str, array: tuple[str, Sequence[str]] | None = None) -> None:
-    """A data set in every output format, ``uri/<format>/``; ``array`` = (column, names)
-    names the elements of an array column where a format has no arrays (CSV)."""
-    for fmt in outputs.FORMATS:
-        FORMAT_WRITERS[fmt](df, f"{uri}/{fmt}", array)
+def write_dataset(
+    df: DataFrame,
+    output: str,
+    name: str,
+    rows: int,
+    array: tuple[str, Sequence[str]] | None = None,
+) -> None:
+    """A data set of ``rows`` rows, ``<output>/<name>/<format>/``, by the executors: Parquet,
+    then (when the contract has it in CSV) its CSV export from the Parquet written, so the
+    rows are computed once. ``array`` = (column, names) names the elements of an array
+    column in CSV, which has no arrays."""
+    files = max(1, math.ceil(rows / ROWS_PER_FILE.get(name, SHORT_ROWS_PER_FILE)))
+    parquet = f"{output}/{name}/{outputs.PARQUET}"
+    df.coalesce(files).write.mode("errorifexists").parquet(parquet)
+    if outputs.CSV in outputs.formats(name):
+        written = df.sparkSession.read.parquet(parquet)
+        _csv(written, f"{output}/{name}/{outputs.CSV}", array)
 
 
 def write_text(spark: SparkSession, output: str, name: str, text: str) -> None:
@@ -84,41 +98,79 @@ def write_text(spark: SparkSession, output: str, name: str, text: str) -> None:
     storage.write_text(spark, f"{output}/{name}", text)
 
 
+def _first(df: DataFrame, rows: int) -> list[Row]:
+    """The first rows by path: a bounded amount, for the log and the summary."""
+    return df.orderBy("path").limit(rows).collect()
+
+
+def write_files_report(
+    spark: SparkSession, output: str, name: str, files: DataFrame, summary: str
+) -> int:
+    """errors/ or skipped/ (path, label, bytes, reason) and the first of them in the summary;
+    how many there are."""
+    count = files.count()
+    write_dataset(files, output, name, count)
+    first = _first(files, outputs.SAMPLE_ROWS)
+    write_text(spark, output, summary, outputs.to_csv_text(files.columns, first))
+    return count
+
+
 def write_errors_and_metadata(
-    spark: SparkSession, output: str, result: DataFrame, skipped: list[tuple[str, str, int, str]]
-) -> list[Row]:
-    """errors/errors.csv (returned, sorted by path), errors/skipped.csv and metadata/ of
-    every image's row (path, label, bytes, error)."""
-    error_rows = (
-        result.filter(F.col("error").isNotNull())
-        .select("path", "label", "bytes", "error")
-        .orderBy("path")
-        .collect()
-    )
-    for row in error_rows:
-        log.warning("cannot use %s: %s", row.path, row.error)
-    write_text(
-        spark, output, outputs.ERRORS_CSV, outputs.to_csv_text(outputs.ERROR_COLUMNS, error_rows)
-    )
-    write_text(
-        spark, output, outputs.SKIPPED_CSV, outputs.to_csv_text(outputs.SKIPPED_COLUMNS, skipped)
-    )
+    spark: SparkSession, output: str, rows: DataFrame, images: int, skipped: DataFrame
+) -> int:
+    """errors/, skipped/ and metadata/ of the ``images`` rows (path, label, bytes, modified,
+    error), with their summaries; how many images could not be used."""
+    errors = rows.where(F.col("error").isNotNull()).withColumnRenamed("error", "reason")
+    errors = errors.select(*outputs.ERROR_COLUMNS)
+    count = write_files_report(spark, output, outputs.ERRORS, errors, outputs.SUMMARY_ERRORS)
+    for row in _first(errors, NAMED_IN_LOG):
+        log.warning("cannot use %s: %s", row.path, row.reason)
+    if count > NAMED_IN_LOG:
+        log.warning("... and %d more images that cannot be used, in errors/", count - NAMED_IN_LOG)
+    write_files_report(spark, output, outputs.SKIPPED, skipped, outputs.SUMMARY_SKIPPED)
+    write_dataset(metadata_of(rows), output, outputs.METADATA, images)
+    return count
+
+
+def metadata_of(rows: DataFrame) -> DataFrame:
+    """path, label, bytes, modified, status (ok or error): one row per image selected."""
     status = F.when(F.col("error").isNull(), "ok").otherwise("error").alias("status")
-    metadata = result.select("path", "label", "bytes", status).coalesce(1)
-    write_table(metadata, f"{output}/{outputs.METADATA}")
-    return error_rows
+    return rows.select("path", "label", "bytes", "modified", status)
 
 
-def write_features(output: str, features: DataFrame) -> None:
+def write_features(output: str, features: DataFrame, rows: int) -> None:
     """features/: path, label, features (1280 floats)."""
     column = outputs.VECTOR_COLUMN[outputs.FEATURES]
-    write_table(features, f"{output}/{outputs.FEATURES}", (column, outputs.feature_names()))
+    names = outputs.feature_names()
+    write_dataset(features, output, outputs.FEATURES, rows, (column, names))
 
 
-def write_pca(output: str, projected: DataFrame, k: int) -> None:
+def write_pca(output: str, projected: DataFrame, k: int, rows: int) -> None:
     """pca/: path, label, pca (K doubles)."""
     column = outputs.VECTOR_COLUMN[outputs.PCA]
-    write_table(projected, f"{output}/{outputs.PCA}", (column, outputs.pca_names(k)))
+    write_dataset(projected, output, outputs.PCA, rows, (column, outputs.pca_names(k)))
+
+
+def write_summary(spark: SparkSession, output: str, rows: DataFrame, projected: DataFrame) -> None:
+    """What the report reads, of a size bounded by the classes and a sample: per-class
+    counts, and the PCA of a fixed sample of the images (the same on every read)."""
+    per_class = (
+        rows.groupBy("label")
+        .agg(
+            F.count("*").alias("images"),
+            F.sum(F.col("error").isNotNull().cast("int")).alias("errors"),
+        )
+        .orderBy("label")
+        .collect()
+    )
+    write_text(
+        spark,
+        output,
+        outputs.SUMMARY_CLASSES,
+        outputs.to_csv_text(outputs.CLASS_COLUMNS, per_class),
+    )
+    sample = projected.orderBy(F.xxhash64("path"), "path").limit(outputs.PCA_SAMPLE_ROWS)
+    sample.coalesce(1).write.parquet(f"{output}/{outputs.SUMMARY_PCA_SAMPLE}")
 
 
 def write_model_info(spark: SparkSession, output: str, info: dict) -> None:

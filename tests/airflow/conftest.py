@@ -9,9 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,7 @@ import pytest
 
 from tests.airflow.fault_proxy import FaultProxy
 from tests.conftest import REPO, SAMPLE, WEIGHTS, spark_submit_job
+from tests.s3_server import S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, seaweedfs
 
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fruits-airflow-home-"))
 AIRFLOW_ENV = {
@@ -86,9 +85,6 @@ def _follow_stdout_with_airflow_logs() -> None:
 
 _follow_stdout_with_airflow_logs()
 
-# Dev key pair of the throw-away SeaweedFS started below (not an AWS credential).
-S3_ACCESS_KEY = "fruits-test"
-S3_SECRET_KEY = "fruits-test-secret"
 BUCKET = "fruits-features-test"
 INPUT_PREFIX = "input/fruits-360"
 # What the fake EMR step publishes: a real run of the job on the sample data.
@@ -110,137 +106,16 @@ def _no_ambient_settings(monkeypatch):
             monkeypatch.delenv(name)
 
 
-def _port_pair() -> int:
-    """A free port p whose p+10000 is free too (SeaweedFS derives gRPC ports that way)."""
-    for _ in range(200):
-        port = random.randint(20000, 55000)
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 10000))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair")
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
-@dataclass
-class S3Server:
-    endpoint: str
-    data_dir: Path
-
-    def client(self):
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=S3_ACCESS_KEY,
-            aws_secret_access_key=S3_SECRET_KEY,
-            region_name="us-east-1",
-        )
-
-    def hook(self):
-        """The project's S3 hook on this server, over a client of the tests' own (whose calls
-        are not the DAG's: AWS call recordings leave them out)."""
-        from fruits_features.s3 import RunS3Hook
-
-        class ClientHook(RunS3Hook):
-            conn = self.client()
-
-        return ClientHook(aws_conn_id=None)
-
-    def access(self):
-        """How Spark, boto3 and pyarrow reach this server, as the local backend finds it."""
-        from fruits_features.s3 import S3Access
-
-        return S3Access(
-            region="us-east-1",
-            endpoint=self.endpoint,
-            access_key=S3_ACCESS_KEY,
-            secret_key=S3_SECRET_KEY,
-        )
-
-    def keys(self, prefix: str) -> list[str]:
-        pages = (
-            self.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-        )
-        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
-
-
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory) -> Iterator[S3Server]:
     """A real S3 API: SeaweedFS ``weed mini`` with the test bucket, inputs uploaded."""
-    weed = Path(sys.executable).parent / "weed"
-    assert weed.is_file(), "SeaweedFS is not installed: pip install -r requirements-dev.txt"
-    data_dir = tmp_path_factory.mktemp("seaweedfs")
-    ports = {name: _port_pair() for name in ("master", "volume", "filer", "s3", "admin")}
-    args = [f"-{name}.port={port}" for name, port in ports.items()]
-    args += [f"-{name}.port.grpc={port + 10000}" for name, port in ports.items()]
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-        "S3_BUCKET": BUCKET,
-    }
-    log = (data_dir / "weed.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(weed),
-            "mini",
-            f"-dir={data_dir}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-master.telemetry=false",
-            "-admin.ui=false",
-            "-webdav=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            *args,
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_for_port(ports["s3"], process)
-        server = S3Server(endpoint=f"http://127.0.0.1:{ports['s3']}", data_dir=data_dir)
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs"), BUCKET) as server:
         client = server.client()
-        deadline = time.monotonic() + 30
-        while True:  # the bucket appears a moment after the port opens
-            try:
-                client.head_bucket(Bucket=BUCKET)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
         for path in sorted(SAMPLE.rglob("*")):
             if path.is_file():
                 key = f"{INPUT_PREFIX}/{path.relative_to(SAMPLE).as_posix()}"
                 client.upload_file(str(path), BUCKET, key)
         yield server
-    finally:
-        # Its data is thrown away: no need to sit through its >2 s graceful shutdown.
-        process.terminate()
-        try:
-            process.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -335,6 +210,7 @@ def job_outputs(tmp_path_factory) -> Path:
         pca_components=JOB_K,
         run_id="fixture",
         limit=JOB_LIMIT,
+        export_features=True,  # as mode mini's runs do
     )
     result = spark_submit_job(request, work / "zip")
     assert result.returncode == 0, result.stdout[-5000:]

@@ -1,8 +1,8 @@
 """A bank holding every kind of bad file, through the DAG in local compute: nothing is lost.
 
-Every file on S3 ends up, by name, in exactly one of the features, the error report
-(unreadable images, with the reason) or the skipped-files list (not images, or names Spark
-cannot read, with the reason); the CSV outputs are standard CSV; the paths in every output
+Every file on S3 ends up, by name, in exactly one of the features, the errors (unreadable
+images, with the reason) or the skipped files (not images, hidden, or not directly in a
+class folder, with the reason); the CSV outputs are standard CSV; the paths in every output
 are where the images live in the bank (S3 URIs), not a staging folder.
 """
 
@@ -58,8 +58,11 @@ def bad_bank() -> dict[str, tuple[bytes, str]]:
         "Banana/README.txt": (b"not an image\n", "skipped"),
         "stray.jpg": (banana[0].read_bytes(), "skipped"),
         "Banana/._IMG_0001.jpg": (APPLE_DOUBLE, "skipped"),
-        "Banana/_underscore.jpg": (banana[0].read_bytes(), "skipped"),
-        "Banana/IMG 12:30:01.jpg": (banana[0].read_bytes(), "skipped"),
+        "Banana/thumbs/small.jpg": (banana[0].read_bytes(), "skipped"),
+        # Names Hadoop hides or refuses: the job neither lists nor reads through Hadoop.
+        "Banana/_underscore.jpg": (banana[0].read_bytes(), "features"),
+        "Banana/IMG 12:30:01.jpg": (banana[0].read_bytes(), "features"),
+        "Banana/100% #1?.jpg": (banana[0].read_bytes(), "features"),
     }
     return bank
 
@@ -86,11 +89,12 @@ def test_every_file_of_a_bad_bank_is_accounted_for_by_name(
         client.put_object(Bucket=BUCKET, Key=f"{prefix}/Training/{key}", Body=data)
     monkeypatch.setenv("FRUITS_INPUT_PREFIX", prefix)
     monkeypatch.setenv("FRUITS_COMPUTE", "local")
-    # A full run leaves features/ on S3 by default; this test reads every row of it.
+    # A full run leaves its data sets on S3 and exports no vectors by default; this test
+    # reads every row of them.
     monkeypatch.setenv("FRUITS_DOWNLOAD", "all")
     dag = DagBag(dag_folder=str(DAG_FILE)).dags["fruits_features"]
 
-    run = dag.test(run_conf={"mode": "full", "pca_components": 3})
+    run = dag.test(run_conf={"mode": "full", "pca_components": 3, "export_features": "always"})
 
     got = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert str(run.state) == "success", got
@@ -98,8 +102,16 @@ def test_every_file_of_a_bad_bank_is_accounted_for_by_name(
     (folder,) = (Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "full").iterdir()
 
     features = pq.read_table(folder / "features" / "parquet").to_pandas()
-    errors = _csv_rows(folder / "errors" / "errors.csv")
-    skipped = _csv_rows(folder / "errors" / "skipped.csv")
+    errors = [
+        row
+        for part in sorted((folder / "errors" / "csv").glob("part-*.csv"))
+        for row in _csv_rows(part)
+    ]
+    skipped = [
+        row
+        for part in sorted((folder / "skipped" / "csv").glob("part-*.csv"))
+        for row in _csv_rows(part)
+    ]
     outcome = (
         {path: "features" for path in features["path"]}
         | {row["path"]: "error" for row in errors}
@@ -112,9 +124,8 @@ def test_every_file_of_a_bad_bank_is_accounted_for_by_name(
     assert "empty file" in reasons[uri["Banana/empty.jpg"]]
     assert "corrupt image" in reasons[uri["Banana/truncated.jpg"]]
     assert "not an image" in reasons[uri["Banana/text.jpg"]]
-    assert "starts with '_' or '.'" in reasons[uri["Banana/._IMG_0001.jpg"]]
-    assert "starts with '_' or '.'" in reasons[uri["Banana/_underscore.jpg"]]
-    assert "':'" in reasons[uri["Banana/IMG 12:30:01.jpg"]]
+    assert "hidden" in reasons[uri["Banana/._IMG_0001.jpg"]]
+    assert "in a folder inside its class folder" in reasons[uri["Banana/thumbs/small.jpg"]]
     assert "not an image file" in reasons[uri["Banana/README.txt"]]
     assert "not in a class folder" in reasons[uri["stray.jpg"]]
 
@@ -127,7 +138,7 @@ def test_every_file_of_a_bad_bank_is_accounted_for_by_name(
         len(errors),
         len(skipped),
     )
-    for name in ("features", "pca", "metadata"):
+    for name in ("features", "pca", "metadata", "errors", "skipped"):
         for part in sorted((folder / name / "csv").glob("part-*.csv")):
             for row in _csv_rows(part):
                 assert row["path"].startswith(f"s3://{BUCKET}/{prefix}/Training/")
@@ -141,7 +152,7 @@ def test_every_file_of_a_bad_bank_is_accounted_for_by_name(
     # The skipped files were named before any compute, by check_inputs.
     log = capfd.readouterr().out
     check_log = log.split("run_spark_locally")[0]
-    for key in ("Banana/._IMG_0001.jpg", "Banana/_underscore.jpg", "Banana/IMG 12:30:01.jpg"):
+    for key in ("Banana/._IMG_0001.jpg", "Banana/thumbs/small.jpg", "stray.jpg"):
         assert key in check_log
     report = (folder / "report" / "report.html").read_text()
-    assert "_underscore.jpg" in report and "README.txt" in report
+    assert "small.jpg" in report and "README.txt" in report

@@ -115,9 +115,10 @@ def test_mode_selection_of_keys():
     assert apples.classes == {"Apple Braeburn": 2, "Apple Red 1": 1}
     full = summarize_inputs(objects, "fruits-360", MODES["full"])
     assert full.images == 4
-    assert full.skipped == [
-        (keys[3], "Apple Red 1", 100, "not an image file (.jpg, .jpeg or .png)"),
-        (keys[5], "", 100, "not in a class folder (Training/<class>/<file>)"),
+    assert full.skipped == 2
+    assert full.first_skipped == [
+        (keys[3], "not an image file (.jpg, .jpeg or .png)"),
+        (keys[5], "not in a class folder (Training/<class>/<file>)"),
     ]
 
 
@@ -288,10 +289,10 @@ def test_spark_step_exact():
                 "onnxruntime",
                 "--limit",
                 "24",
-                "--also-skipped",
-                artifacts + "skipped-files.csv",
                 "--feature-store",
                 "s3://my-bucket/fruits-features/feature-store",
+                # Mode mini exports its vectors (FRUITS_EXPORT_FEATURES=auto).
+                "--export-features",
             ],
         },
     }
@@ -402,9 +403,9 @@ def test_plan_goes_through_xcom_whole():
     # What the EMR operators take, each an XCom of its own.
     assert {"run_id", "aws_conn_id", "region", "emr_cluster", "emr_steps"} <= set(data)
     args = data["emr_steps"][0]["HadoopJarStep"]["Args"]
-    assert args[-6:-4] == ["--limit", "24"]
-    assert args[-4:-2] == ["--also-skipped", layout.artifact_uri("skipped-files.csv")]
-    assert args[-2:] == ["--feature-store", f"s3://{layout.bucket}/fruits-features/feature-store"]
+    assert args[-5:-3] == ["--limit", "24"]
+    assert args[-3:-1] == ["--feature-store", f"s3://{layout.bucket}/fruits-features/feature-store"]
+    assert args[-1] == "--export-features"
     assert plan.params.engine == "onnxruntime"
     assert data["emr_watch"] == {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
     assert "local" not in data

@@ -12,12 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from fruits_contract import outputs as layout
+from fruits_features.output_facts import facts_in_folder
 from fruits_features.output_layout import RunFolder
-from fruits_features.output_validation import (
-    Expected,
-    OutputValidationError,
-    validate_output_folder,
-)
+from fruits_features.output_validation import Expected, OutputValidationError, validate_run
 
 K = 3
 IMAGES, ERRORS = 7, 2
@@ -32,58 +29,70 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         writer.writerows(rows)
 
 
-def make_run(path: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280) -> Path:
-    """A small but complete run folder: two part files per data set, like Spark writes."""
+def _dataset(folder: RunFolder, name: str, rows: list[dict], header: list[str]) -> None:
+    """A data set in two parts, like Spark writes it: Parquet, and CSV where it has one."""
+    halves = [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
+    for part, chunk in enumerate(halves):
+        target = folder.dataset(name, layout.PARQUET) / f"part-0000{part}.snappy.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        columns = {c: [r[c] for r in chunk] for c in rows[0]} if rows else {"path": []}
+        pq.write_table(pa.table(columns), target)
+        if layout.CSV in layout.formats(name):
+            vector = layout.VECTOR_COLUMN.get(name)
+            lines = [
+                [v for c, v in r.items() if c != vector] + list(r.get(vector) or []) for r in chunk
+            ]
+            _write_csv(folder.dataset(name, layout.CSV) / f"part-0000{part}.csv", header, lines)
+    (folder.dataset(name, layout.PARQUET) / layout.SUCCESS).touch()
+
+
+def make_run(path: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280, export=True) -> Path:
+    """A small but complete run folder: each data set in two parts, the summary, the record."""
     folder = RunFolder(path)
     ok = images - errors
     paths = [f"s3://b/in/Training/Apple A/{i}.jpg" for i in range(images)]
-    halves = [range(0, ok // 2), range(ok // 2, ok)]
-    for name, width, header in (
-        (layout.FEATURES, dim, layout.feature_columns()[: 2 + dim]),
-        (layout.PCA, k, layout.pca_columns(k)),
-    ):
-        column = layout.VECTOR_COLUMN[name]
-        for part, rows in enumerate(halves):
-            table = pa.table(
-                {
-                    "path": [paths[i] for i in rows],
-                    "label": ["Apple A"] * len(rows),
-                    column: [[0.5] * width for _ in rows],
-                }
-            )
-            target = folder.dataset(name, layout.PARQUET) / f"part-0000{part}.snappy.parquet"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, target)
-            _write_csv(
-                folder.dataset(name, layout.CSV) / f"part-0000{part}.csv",
-                header,
-                [[paths[i], "Apple A"] + [0.5] * width for i in rows],
-            )
-        (folder.dataset(name, layout.PARQUET) / layout.SUCCESS).touch()
+    notes = "s3://b/in/Training/Apple A/notes.txt"
+    if export:
+        features = [{"path": p, "label": "Apple A", "features": [0.5] * dim} for p in paths[:ok]]
+        _dataset(folder, layout.FEATURES, features, layout.feature_columns()[: 2 + dim])
+    pca = [{"path": p, "label": "Apple A", "pca": [0.5] * k} for p in paths[:ok]]
+    _dataset(folder, layout.PCA, pca, layout.pca_columns(k))
     statuses = ["ok"] * ok + ["error"] * errors
-    meta = pa.table(
-        {"path": paths, "label": ["Apple A"] * images, "bytes": [10] * images, "status": statuses}
-    )
-    folder.dataset(layout.METADATA, layout.PARQUET).mkdir(parents=True, exist_ok=True)
-    pq.write_table(meta, folder.dataset(layout.METADATA, layout.PARQUET) / "part-00000.parquet")
+    metadata = [
+        {"path": p, "label": "Apple A", "bytes": 10, "modified": 0, "status": status}
+        for p, status in zip(paths, statuses, strict=True)
+    ]
+    _dataset(folder, layout.METADATA, metadata, list(layout.METADATA_COLUMNS))
+    failed = [
+        {"path": p, "label": "Apple A", "bytes": 10, "reason": "cannot identify image file"}
+        for p in paths[ok:]
+    ]
+    _dataset(folder, layout.ERRORS, failed, list(layout.ERROR_COLUMNS))
+    skipped = [{"path": notes, "label": "Apple A", "bytes": 3, "reason": "not an image file"}]
+    _dataset(folder, layout.SKIPPED, skipped, list(layout.SKIPPED_COLUMNS))
+    listing = [{"path": p, "bytes": 10, "modified": 0} for p in [*paths, notes]]
+    _dataset(folder, layout.LISTING, listing, list(layout.LISTING_COLUMNS))
     _write_csv(
-        folder.dataset(layout.METADATA, layout.CSV) / "part-00000.csv",
-        list(layout.METADATA_COLUMNS),
-        [[p, "Apple A", 10, status] for p, status in zip(paths, statuses, strict=True)],
+        folder.file(layout.SUMMARY_CLASSES),
+        list(layout.CLASS_COLUMNS),
+        [["Apple A", images, errors]],
     )
     _write_csv(
-        folder.errors_csv,
+        folder.file(layout.SUMMARY_ERRORS),
         list(layout.ERROR_COLUMNS),
-        [[paths[ok + i], "Apple A", 10, "cannot identify image file"] for i in range(errors)],
+        [list(r.values()) for r in failed],
     )
     _write_csv(
-        folder.skipped_csv,
-        list(layout.SKIPPED_COLUMNS),
-        [["s3://b/in/Training/Apple A/notes.txt", "Apple A", 3, "not an image file"]],
+        folder.file(layout.SUMMARY_SKIPPED),
+        list(layout.ERROR_COLUMNS),
+        [list(r.values()) for r in skipped],
     )
+    sample = folder.file(layout.SUMMARY_PCA_SAMPLE)
+    sample.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(pca), sample / "part-00000.parquet")
     cumulative = [round(0.3 * (i + 1), 3) for i in range(k)]
     _write_csv(
-        folder.variance_csv,
+        folder.file(layout.VARIANCE_CSV),
         list(layout.VARIANCE_COLUMNS),
         [[i + 1, 0.3, c] for i, c in enumerate(cumulative)],
     )
@@ -99,6 +108,7 @@ def make_run(path: Path, *, images=IMAGES, errors=ERRORS, k=K, dim=1280) -> Path
             "features": ok,
             "errors": errors,
         },
+        "features_exported": export,
         "explained_variance": [0.3] * k,
         "cumulative_variance": cumulative,
         "variance_kept": cumulative[-1],
@@ -120,22 +130,26 @@ def _edit_info(folder: Path, **changes) -> None:
     path.write_text(json.dumps(info))
 
 
+def validate(folder: Path, expected: Expected = EXPECTED):
+    return validate_run(folder, expected, facts_in_folder(folder))
+
+
 def test_good_run_passes(tmp_path):
-    report = validate_output_folder(make_run(tmp_path), EXPECTED)
+    report = validate(make_run(tmp_path))
     assert (report.images_selected, report.features, report.errors) == (7, 5, 2)
     assert report.variance_kept == pytest.approx(0.9)
     assert report.images_per_second == pytest.approx(2.0)
     assert "images 7, errors 2" in report.summary()
 
 
-def test_run_without_errors_passes(tmp_path):
-    folder = make_run(tmp_path, errors=0)
-    validate_output_folder(folder, EXPECTED)
+def test_run_without_errors_or_export_passes(tmp_path):
+    validate(make_run(tmp_path, errors=0))
+    validate(make_run(tmp_path / "b", export=False))
 
 
 def _problem(folder: Path, expected: Expected = EXPECTED) -> str:
     with pytest.raises(OutputValidationError) as error:
-        validate_output_folder(folder, expected)
+        validate(folder, expected)
     return str(error.value)
 
 
@@ -156,12 +170,15 @@ def test_inconsistent_counts(tmp_path):
     _edit_info(folder, features=6)
     message = _problem(folder)
     assert "counts.features 6" in message
-    assert "features/parquet has 5 rows" in message
+    assert "features/parquet has 5 rows, 6 expected" in message
+    assert "pca/parquet has 5 rows, 6 expected" in message
 
 
 def test_wrong_feature_width(tmp_path):
     folder = make_run(tmp_path, dim=1279)
-    assert "feature vector sizes [1279]" in _problem(folder)
+    assert "features/parquet: 6395 vector values (0 null) for 5 rows, not 1280 each" in _problem(
+        folder
+    )
 
 
 def test_wrong_pca_width(tmp_path):
@@ -172,13 +189,16 @@ def test_wrong_pca_width(tmp_path):
     folder = make_run(tmp_path / "b", k=4)
     _edit_info(folder, pca_components=3, explained_variance=[0.3] * 3)
     _edit_info(folder, cumulative_variance=[0.3, 0.6, 0.9], variance_kept=0.9)
-    assert "PCA vector sizes [4]" in _problem(folder)
+    assert "pca/parquet: 20 vector values (0 null) for 5 rows, not 3 each" in _problem(folder)
 
 
-def test_errors_csv_must_match_count(tmp_path):
+def test_errors_must_match_their_count(tmp_path):
     folder = make_run(tmp_path)
-    _write_csv(RunFolder(folder).errors_csv, list(layout.ERROR_COLUMNS), [])
-    assert "errors/errors.csv has 0 rows, model_info counts 2 errors" in _problem(folder)
+    _edit_info(folder, errors=1, features=6)
+    message = _problem(folder)
+    assert "errors/parquet has 2 rows, 1 expected" in message
+    assert "summary/errors.csv has 2 rows for 1 files" in message
+    assert "summary/classes.csv counts 7 images, 2 errors; model_info 7, 1" in message
 
 
 def test_outputs_of_another_request(tmp_path):
@@ -199,7 +219,15 @@ def test_missing_data_set(tmp_path):
     folder = make_run(tmp_path)
     for part in RunFolder(folder).dataset(layout.PCA, layout.PARQUET).iterdir():
         part.unlink()
-    assert "pca/parquet has 0 rows" in _problem(folder)
+    message = _problem(folder)
+    assert "pca/parquet: no part file" in message and "pca/parquet has 0 rows" in message
+
+
+def test_a_truncated_part_is_named(tmp_path):
+    folder = make_run(tmp_path)
+    part = RunFolder(folder).parts(layout.METADATA, layout.PARQUET)[0]
+    part.write_bytes(part.read_bytes()[:100])
+    assert f"{layout.METADATA}/parquet/{part.name}: not a Parquet file" in _problem(folder)
 
 
 def test_csv_a_standard_reader_reads_wrong_is_refused(tmp_path):
@@ -215,21 +243,28 @@ def test_csv_a_standard_reader_reads_wrong_is_refused(tmp_path):
 def test_skipped_files_must_match_their_count(tmp_path):
     folder = make_run(tmp_path)
     _edit_info(folder, skipped_files=2)
-    assert "errors/skipped.csv has 1 rows, model_info counts 2 skipped" in _problem(folder)
+    message = _problem(folder)
+    assert "skipped/parquet has 1 rows, 2 expected" in message
+    assert "summary/skipped.csv has 1 rows for 2 files" in message
 
 
-def test_a_summary_copy_is_summarised_without_its_features(tmp_path):
+def test_features_written_without_being_asked_are_refused(tmp_path):
+    folder = make_run(tmp_path)
+    _edit_info(folder, features_exported=False)
+    assert "features/ written, but model_info says" in _problem(folder)
+
+
+def test_a_summary_copy_is_summarised_from_its_record(tmp_path):
     from fruits_features.summary import describe
 
     folder = make_run(tmp_path)
     _edit_info(folder, engine="onnxruntime", output="s3://b/runs/mini/run-1")
     assert "features   5 computed" in describe(RunFolder(folder))
-    shutil.rmtree(folder / "features")
-    # Left on S3 by FRUITS_DOWNLOAD=summary: the rest is still checked, features/ is not.
-    with pytest.raises(OutputValidationError, match="features/parquet has 0 rows"):
-        validate_output_folder(folder, EXPECTED)
-    validate_output_folder(folder, EXPECTED, check_features=False)
-    assert "features/ left on S3" in describe(RunFolder(folder))
-    shutil.rmtree(folder / "pca")
-    with pytest.raises(OutputValidationError, match="pca/parquet has 0 rows"):
-        validate_output_folder(folder, EXPECTED, check_features=False)
+    for name in layout.DATASETS:
+        shutil.rmtree(folder / name, ignore_errors=True)
+    # Left on S3 by FRUITS_DOWNLOAD=summary: the record and summary are still checked.
+    validate_run(folder, EXPECTED, None)
+    assert "data sets left on S3" in describe(RunFolder(folder))
+    RunFolder(folder).file(layout.SUMMARY_CLASSES).unlink()
+    with pytest.raises(OutputValidationError, match=r"summary/classes\.csv missing"):
+        validate_run(folder, EXPECTED, None)

@@ -161,6 +161,9 @@ def test_params_form(monkeypatch):
     assert "6,400" in mode.description
     assert "67,692" in mode.description
     assert set(mode.schema["values_display"]) == {"mini", "apples", "full"}
+    # The synthetic engine is for tests and benchmarks: never in the form.
+    engine = dag.params.get_param("engine")
+    assert engine.schema["enum"] == ["onnxruntime", "tensorflow", "openvino"]
 
 
 @pytest.mark.parametrize(
@@ -177,6 +180,7 @@ def test_params_form(monkeypatch):
         ({"reuse_features": False, "force": True}, True),
         ({"force": "yes"}, False),
         ({"reuse_features": 1}, False),
+        ({"engine": "synthetic"}, False),
     ],
 )
 def test_params_validation(monkeypatch, conf, ok):

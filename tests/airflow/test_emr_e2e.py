@@ -129,7 +129,6 @@ def test_successful_run_survives_throttling_and_ends_its_cluster(
         "requirements-emr-worker-tensorflow.txt",
         "requirements-emr-worker-openvino.txt",
         "mobilenet_v2_1.0_224_no_top.weights.h5",
-        "skipped-files.csv",
     }
     results = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini" / key
     info = json.loads((results / "model_info" / "model_info.json").read_text())

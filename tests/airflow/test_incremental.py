@@ -105,7 +105,7 @@ def assert_skipped_before_anything(run, capfd, first) -> None:
 def test_local_nightly_runs_skip_an_unchanged_bank_and_reuse_features(
     monkeypatch, pipeline_env, own_bank, s3_server, capfd
 ):
-    # The worker's disk: a summary download (features/ checked on S3), one run kept.
+    # The worker's disk: a summary download (the data sets checked on S3), one run kept.
     monkeypatch.setenv("FRUITS_DOWNLOAD", "summary")
     monkeypatch.setenv("FRUITS_RESULTS_KEEP", "1")
     dag = load_dag(monkeypatch, "local")
@@ -142,12 +142,14 @@ def test_local_nightly_runs_skip_an_unchanged_bank_and_reuse_features(
     counts = info["counts"]
     assert (counts["features_computed"], counts["features_reused"]) == (1, 12)
     results = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini"
-    # Only the last run kept locally, without its features (they are on S3, checked there).
+    # Only the last run kept locally, its summary only (the data sets are on S3, checked
+    # there).
     assert [p.name for p in results.iterdir()] == [run_key(changed.run_id)]
-    assert not (results / run_key(changed.run_id) / "features").exists()
-    features = s3_server.keys(f"{pipeline_env['FRUITS_OUTPUT_PREFIX']}/mini/")
-    assert any(k.endswith(".parquet") and "/features/" in k for k in features)
-    pca = pq.read_table(results / run_key(changed.run_id) / "pca" / "parquet").to_pandas()
+    copy = results / run_key(changed.run_id)
+    assert not (copy / "features").exists() and not (copy / "pca").exists()
+    on_s3 = s3_server.keys(f"{pipeline_env['FRUITS_OUTPUT_PREFIX']}/mini/")
+    assert any(k.endswith(".parquet") and "/features/" in k for k in on_s3)
+    pca = pq.read_table(copy / "summary" / "pca_sample").to_pandas()
     assert new_photo in set(pca.path) and len(pca) == 13
     assert len(asset_events(changed.run_id)) == 1
 

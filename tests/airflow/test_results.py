@@ -7,24 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from fruits_features.results import LEFT_ON_S3, download_scope, prune_results
+from fruits_features.results import download_scope, prune_results
+from fruits_features.run_params import RunParams
 from fruits_features.settings import config_at_parse_time
 
 
 @pytest.mark.parametrize(
-    ("setting", "mode", "scope"),
+    ("setting", "mode", "limit", "scope"),
     [
-        ("auto", "full", "summary"),
-        ("auto", "apples", "all"),
-        ("auto", "mini", "all"),
-        ("all", "full", "all"),
-        ("summary", "mini", "summary"),
+        # auto: a whole copy only of a run whose size is capped, whatever the bank's.
+        ("auto", "full", None, "summary"),
+        ("auto", "apples", None, "summary"),
+        ("auto", "mini", None, "all"),
+        ("auto", "full", 500, "all"),
+        ("all", "full", None, "all"),
+        ("summary", "mini", None, "summary"),
     ],
 )
-def test_download_scope(setting, mode, scope):
+def test_download_scope(setting, mode, limit, scope):
     config = config_at_parse_time({"FRUITS_DOWNLOAD": setting})
-    assert download_scope(config, mode) == scope
-    assert LEFT_ON_S3[scope] == (() if scope == "all" else ("features/",))
+    assert download_scope(config, RunParams(mode, 5, limit)) == scope
 
 
 def test_a_bad_download_setting_is_refused_naming_it():

@@ -26,6 +26,7 @@ LISTING = [
     {"Key": "in/Training/Banana/0_100.jpg", "Size": 3500, "ETag": '"c3"'},
 ]
 PARAMS = RunParams(mode="mini", pca_components=50)
+DIGEST = listing_digest(LISTING)
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +49,18 @@ def test_the_listing_digest_ignores_order_and_sees_every_change():
 
 
 def test_identity_follows_the_outputs_params_not_how_they_are_computed(project):
-    base = run_identity(LISTING, PARAMS, project)
-    assert run_identity(list(reversed(LISTING)), PARAMS, project) == base
+    base = run_identity(DIGEST, PARAMS, project)
     for params in (
         RunParams(mode="apples", pca_components=50),
         RunParams(mode="mini", pca_components=20),
         RunParams(mode="mini", pca_components=50, limit=100),
         RunParams(mode="mini", pca_components=50, engine="tensorflow"),
+        RunParams(mode="mini", pca_components=50, export_features="never"),
     ):
-        assert run_identity(LISTING, params, project) != base, params
+        assert run_identity(DIGEST, params, project) != base, params
     # Reuse and force change whether a run happens, not what it would write.
-    assert run_identity(LISTING, RunParams("mini", 50, reuse_features=False), project) == base
-    assert run_identity(LISTING, RunParams("mini", 50, force=True), project) == base
+    assert run_identity(DIGEST, RunParams("mini", 50, reuse_features=False), project) == base
+    assert run_identity(DIGEST, RunParams("mini", 50, force=True), project) == base
 
 
 @pytest.mark.parametrize(
@@ -76,26 +77,26 @@ def test_identity_follows_the_outputs_params_not_how_they_are_computed(project):
 def test_a_change_to_anything_shipped_changes_the_identity(project, shipped):
     path = project / shipped
     assert path.is_file(), shipped
-    before = run_identity(LISTING, PARAMS, project)
+    before = run_identity(DIGEST, PARAMS, project)
     original = path.read_bytes()
     try:
         path.write_bytes(original + b"\n")
         assert (
-            run_identity(LISTING, PARAMS, project)["artifacts_sha256"]
+            run_identity(DIGEST, PARAMS, project)["artifacts_sha256"]
             != (before["artifacts_sha256"])
         )
     finally:
         path.write_bytes(original)
-    assert run_identity(LISTING, PARAMS, project) == before
+    assert run_identity(DIGEST, PARAMS, project) == before
 
 
 def test_a_run_is_skipped_only_on_a_readable_record_of_the_same_identity(project):
-    identity = run_identity(LISTING, PARAMS, project)
+    identity = run_identity(DIGEST, PARAMS, project)
     plan = build_plan(build_config({}), PARAMS, "scheduled__2026-12-01", 300, identity=identity)
     record = last_success_record(plan)
     text = json.dumps(record)
     assert unchanged_since(identity, parse_record(text)) == record
-    other = run_identity(LISTING[:2], PARAMS, project)
+    other = run_identity(listing_digest(LISTING[:2]), PARAMS, project)
     assert unchanged_since(other, parse_record(text)) is None
     # No record, or one that cannot be read: run (never skip on doubt).
     assert unchanged_since(identity, None) is None

@@ -32,7 +32,7 @@ CLASSES = (
 PER_CLASS = 8
 PCA_K = 10
 BROKEN_CLASS = "Apple Red 2"
-# file name → content; both must end up in errors/errors.csv.
+# file name → content; both must end up in errors/ (and the summary's errors.csv).
 BROKEN = {
     "empty.jpg": b"",
     "not_a_picture.jpg": b"this is a text file, not a JPEG\n",

@@ -34,10 +34,11 @@ def write_run(
     old: bool = False,
     seed: int = 0,
 ) -> Path:
-    """A complete run folder with clustered PCA vectors (one cluster per class).
+    """A run folder as a summary download leaves it (docs/contract.md), with clustered PCA
+    vectors (one cluster per class) as its PCA sample.
 
-    ``old`` leaves out what earlier versions of the job did not write: metadata/,
-    features/, stages, versions and the variance lists in model_info (variance.csv only).
+    ``old`` leaves out what earlier versions of the job did not write in model_info: stages,
+    versions and the variance lists (variance.csv only).
     """
     errors = errors or []
     rng = np.random.default_rng(seed)
@@ -50,49 +51,44 @@ def write_run(
 
     run = RunFolder(folder)
 
-    def parquet(name: str, table: pa.Table) -> None:
-        target = run.dataset(name, layout.PARQUET)
-        target.mkdir(parents=True)
-        pq.write_table(table, target / "part-00000-x.snappy.parquet")
-        (target / layout.SUCCESS).write_text("")
+    def csv_file(name: str, header, rows) -> None:
+        path = run.file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
 
-    parquet(
-        layout.PCA,
+    # The summary the job writes for the report: the PCA sample, the classes, the errors.
+    sample = run.file(layout.SUMMARY_PCA_SAMPLE)
+    sample.mkdir(parents=True)
+    pq.write_table(
         pa.table({"path": paths, "label": labels, "pca": [list(map(float, v)) for v in vectors]}),
+        sample / "part-00000-x.snappy.parquet",
     )
-    if not old:
-        parquet(
-            layout.FEATURES,
-            pa.table(
-                {
-                    "path": paths,
-                    "label": labels,
-                    "features": [[0.5] * 4 for _ in paths],  # width does not matter here
-                }
-            ),
-        )
-        parquet(
-            layout.METADATA,
-            pa.table(
-                {
-                    "path": paths + [e["path"] for e in errors],
-                    "label": labels + [e["label"] for e in errors],
-                    "bytes": [1000] * len(paths) + [int(e["bytes"]) for e in errors],
-                    "status": ["ok"] * len(paths) + ["error"] * len(errors),
-                }
-            ),
-        )
-    run.errors_csv.parent.mkdir()
-    with run.errors_csv.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, layout.ERROR_COLUMNS)
-        writer.writeheader()
-        writer.writerows(errors)
-    run.model_info.parent.mkdir()
-    with run.variance_csv.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(layout.VARIANCE_COLUMNS)
-        for i, (e, c) in enumerate(zip(explained, cumulative, strict=True)):
-            writer.writerow([i + 1, f"{e:.10f}", f"{c:.10f}"])
+    failed = {c: sum(e["label"] == c for e in errors) for c in {e["label"] for e in errors}}
+    selected = dict.fromkeys(classes, per_class)
+    for label, count in failed.items():
+        selected[label] = selected.get(label, 0) + count
+    csv_file(
+        layout.SUMMARY_CLASSES,
+        layout.CLASS_COLUMNS,
+        [(c, n, failed.get(c, 0)) for c, n in sorted(selected.items())],
+    )
+    csv_file(
+        layout.SUMMARY_ERRORS,
+        layout.ERROR_COLUMNS,
+        [[e[c] for c in layout.ERROR_COLUMNS] for e in errors],
+    )
+    csv_file(layout.SUMMARY_SKIPPED, layout.ERROR_COLUMNS, [])
+    csv_file(
+        layout.VARIANCE_CSV,
+        layout.VARIANCE_COLUMNS,
+        [
+            [i + 1, f"{e:.10f}", f"{c:.10f}"]
+            for i, (e, c) in enumerate(zip(explained, cumulative, strict=True))
+        ],
+    )
     info = {
         "run_id": "synthetic-run",
         "mode": "full",

@@ -54,7 +54,7 @@ def test_numbers_on_the_page_are_those_of_model_info(real_report):
 def test_every_failed_file_is_listed_with_its_reason(real_report, real_run):
     _, _, page = real_report
     text = visible_text(page)
-    with (real_run / "errors" / "errors.csv").open(newline="") as handle:
+    with (real_run / "summary" / "errors.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert sorted(r["path"].rsplit("/", 1)[-1] for r in rows) == sorted(BROKEN)
     for row in rows:

@@ -83,6 +83,7 @@ def full_run(spark, job_input, tmp_path_factory):
             "2",
             "--run-id",
             "test-full",
+            "--export-features",
         )
     )
     return run(spark, args), output

@@ -38,6 +38,7 @@ def run_job(spark, bank: Path, output: Path, store: Path, *extra: str) -> dict:
             output,
             *("--mode", "full", "--pca-components", str(K), "--run-id", output.name),
             *("--feature-store", str(store)),
+            "--export-features",
             *extra,
         )
     )
@@ -333,7 +334,7 @@ def test_an_old_segment_store_is_named_and_ignored(spark, history, tmp_path, cap
     assert str(old) in caplog.text
 
 
-def test_overlapping_writers_keep_both_runsfeature_rows(spark, tmp_path):
+def test_overlapping_writers_keep_both_runs_feature_rows(spark, tmp_path):
     """Two runs merging at once (overlapping on two images): both runs' rows are kept, each
     key once; the writer lock orders them (the first one's rows stand for the shared keys)."""
     root = tmp_path / "store"

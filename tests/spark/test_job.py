@@ -44,6 +44,7 @@ def test_model_info_counts_and_provenance(full_run):
         "features_reused": 0,
     }
     assert info["feature_store"] is None
+    assert info["features_exported"] is True
     sums = (REPO / "models" / "SHA256SUMS").read_text().split()
     assert info["weights"]["sha256"] == sums[0]
     assert info["versions"]["tensorflow"] != "not installed"
@@ -122,9 +123,12 @@ def test_pca_outputs_and_variance(full_run):
 
 def test_each_broken_file_is_reported_and_the_rest_converted(full_run):
     _, output = full_run
-    with open(output / "errors" / "errors.csv") as f:
+    with open(output / "summary" / "errors.csv") as f:
         errors = {row["path"].rsplit("/", 1)[1]: row for row in csv.DictReader(f)}
     assert set(errors) == BROKEN_REJECTED
+    listed = _parquet(output / "errors" / "parquet")
+    assert set(listed["path"].str.rsplit("/", n=1).str[1]) == BROKEN_REJECTED
+    assert len(_csv_dir(output / "errors" / "csv")) == len(BROKEN_REJECTED)
     assert errors["empty.jpg"]["reason"] == "empty file (0 bytes)"
     assert errors["empty.jpg"]["bytes"] == "0"
     assert "not an image" in errors["text.jpg"]["reason"]
@@ -134,7 +138,7 @@ def test_each_broken_file_is_reported_and_the_rest_converted(full_run):
     names = set(features["path"].str.rsplit("/", n=1).str[1])
     assert names >= BROKEN_CONVERTED
     metadata = _parquet(output / "metadata" / "parquet")
-    assert list(metadata.columns) == ["path", "label", "bytes", "status"]
+    assert list(metadata.columns) == ["path", "label", "bytes", "modified", "status"]
     assert len(metadata) == N_IMAGES
     assert metadata["status"].value_counts().to_dict() == {
         "ok": N_FEATURES,
@@ -162,6 +166,7 @@ def test_same_features_whatever_the_partitions_and_batches(spark, job_input, ful
             "3",
             "--batch-size",
             "5",
+            "--export-features",
         )
     )
     run(spark, args)
@@ -173,7 +178,9 @@ def test_same_features_whatever_the_partitions_and_batches(spark, job_input, ful
     assert diff.max() <= 1e-5
 
 
-def test_errors_file_has_a_header_when_nothing_failed(spark, job_input, tmp_path):
+def test_errors_summary_has_a_header_when_nothing_failed_and_no_export_unless_asked(
+    spark, job_input, tmp_path
+):
     from fruits_job.job import parse as parse_args
     from fruits_job.job import run
 
@@ -191,9 +198,12 @@ def test_errors_file_has_a_header_when_nothing_failed(spark, job_input, tmp_path
     )
     info = run(spark, args)
     assert info["counts"]["errors"] == 0 and info["counts"]["images_selected"] == 4
-    assert (tmp_path / "apples" / "errors" / "errors.csv").read_text() == (
+    assert (tmp_path / "apples" / "summary" / "errors.csv").read_text() == (
         "path,label,bytes,reason\n"
     )
+    # Not asked to export: the vectors are in no output of the run.
+    assert info["features_exported"] is False
+    assert not (tmp_path / "apples" / "features").exists()
 
 
 def test_the_tensorflow_reference_agrees_with_the_default_engine(
@@ -215,6 +225,7 @@ def test_the_tensorflow_reference_agrees_with_the_default_engine(
             str(PCA_K),
             "--engine",
             "tensorflow",
+            "--export-features",
         )
     )
     assert run(spark, args)["engine"] == "tensorflow"

@@ -1,4 +1,5 @@
-"""The job's table writer: Parquet, and a CSV that reads back to exactly what was written."""
+"""The job's data set writer: Parquet, and a CSV that reads back to exactly what was
+written."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def _read_csv_folder(folder: Path) -> list[list[str]]:
 def test_csv_reads_back_to_the_rows_and_matches_parquet(spark, tmp_path, labels):
     rows = _rows(labels)
     frame = spark.createDataFrame(rows, "path string, label string, features array<float>")
-    writers.write_table(frame.repartition(3), str(tmp_path / "t"), ("features", NAMES))
+    writers.write_dataset(frame.repartition(3), str(tmp_path), "t", len(rows), ("features", NAMES))
 
     written = _read_csv_folder(tmp_path / "t" / "csv")
     # Read back, every text field is as written and every number is the float32 stored.
@@ -66,7 +67,7 @@ def test_csv_reads_back_to_the_rows_and_matches_parquet(spark, tmp_path, labels)
 def test_numbers_are_printed_as_sparks_csv_writer_prints_them(spark, tmp_path):
     rows = _rows(["A", "B", "C"])
     frame = spark.createDataFrame(rows, "path string, label string, features array<float>")
-    writers.write_table(frame.coalesce(1), str(tmp_path / "lines"), ("features", NAMES))
+    writers.write_dataset(frame, str(tmp_path), "lines", len(rows), ("features", NAMES))
     writers.expand_array(frame, "features", NAMES).coalesce(1).write.option("header", True).csv(
         str(tmp_path / "spark")
     )
@@ -79,3 +80,16 @@ def test_numbers_are_printed_as_sparks_csv_writer_prints_them(spark, tmp_path):
     # Same bytes for these rows, whose paths hold a comma (both quote them).
     assert ours == sparks
     assert "1.0E-5" in ours[1]
+
+
+def test_a_data_set_is_written_in_files_of_many_rows_not_one_per_task(spark, tmp_path):
+    """A bank of 100M images makes 100,000 feature tasks: the outputs must not make a file
+    of each (S3 requests, and validation reads every part's footer)."""
+    from fruits_contract import outputs
+
+    frame = spark.range(3000).selectExpr("cast(id as string) as path", "'A' as label")
+    many_tasks = frame.repartition(60)
+    writers.write_dataset(many_tasks, str(tmp_path), outputs.METADATA, 3000)
+    parts = list((tmp_path / outputs.METADATA / "parquet").glob("part-*.parquet"))
+    assert len(parts) == 1
+    assert sum(pq.read_metadata(p).num_rows for p in parts) == 3000

@@ -56,11 +56,14 @@ def feature_sets(tmp_path_factory) -> dict[str, Path]:
     from PIL import Image
 
     from fruits_job.preprocess import decode_image
-    from fruits_job.selection import ListedFile, select_images
 
-    listing = [ListedFile(str(p), p.stat().st_size) for p in (SAMPLE / "Training").rglob("*.jpg")]
-    mini = [Path(i.path) for i in select_images(listing, "mini").images]
-    everything = sorted(Path(f.path) for f in listing)
+    everything = sorted((SAMPLE / "Training").rglob("*.jpg"))
+    # Mode mini's images: 300 Apple photos, the classes taking turns (selection.py).
+    apples = [p for p in everything if p.parent.name.startswith("Apple")]
+    by_class = [
+        sorted(p for p in apples if p.parent == c) for c in sorted({a.parent for a in apples})
+    ]
+    mini = [q[d] for d in range(max(map(len, by_class))) for q in by_class if d < len(q)][:300]
     # Larger than 1280 (a full-rank covariance): every sample image, mirrored, flipped, turned.
     larger_paths, larger_images = [], []
     for transpose in (None, *(Image.Transpose(t) for t in (0, 1, 2))):

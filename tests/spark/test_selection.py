@@ -1,131 +1,157 @@
-from collections import Counter
+"""The selection in Spark: the input rule, the mode's classes and its cap (a deterministic
+subset, round-robin over the classes), checked against orders worked out by hand and
+against a plain-Python reference of the same rule."""
+
+import hashlib
+from collections import Counter, defaultdict
 
 import pytest
 
+from fruits_contract.input_rule import classify
 from fruits_contract.modes import MODES
-from fruits_job.selection import ListedFile, round_robin, select_images
 from tests.conftest import SAMPLE
 
 MINI_SIZE = MODES["mini"].max_images
+ROOT = "s3://bucket/fruits-360"
 
 
-def _listing(classes: dict[str, int], root: str = "s3://bucket/fruits-360") -> list[ListedFile]:
+def _files(classes: dict[str, int], root: str = ROOT) -> list[tuple[str, int, int]]:
     return [
-        ListedFile(f"{root}/Training/{label}/{i}_100.jpg", 1000 + i)
+        (f"{root}/Training/{label}/{i}_100.jpg", 1000 + i, 0)
         for label, count in classes.items()
         for i in range(count)
     ]
 
 
-def test_label_is_the_class_folder():
-    selection = select_images(
-        [
-            ListedFile("s3://b/x/Training/Apple Red 1/3_100.jpg", 5),
-            ListedFile("file:/data/Training/readme.md", 5),
-        ],
-        "full",
-    )
-    assert [i.label for i in selection.images] == ["Apple Red 1"]
-    assert [(f.label, f.reason) for f in selection.skipped] == [
-        (None, "not in a class folder (Training/<class>/<file>)")
+def _select(spark, files, mode: str, limit: int | None = None, root: str = ROOT):
+    from fruits_job.selection import select
+
+    listing = spark.createDataFrame(files, "path string, bytes long, modified long")
+    selection = select(listing, f"{root}/Training", MODES[mode], limit)
+    images = selection.images.collect()
+    skipped = selection.skipped.collect()
+    selection.classified.unpersist()
+    return images, skipped
+
+
+def _reference_order(paths: list[str]) -> list[str]:
+    """The cap's order, in plain Python: classes take turns (by name), each in the order of
+    SHA-1 of "<class>/<file name>"."""
+    by_class = defaultdict(list)
+    for path in paths:
+        label = path.split("/Training/")[1].split("/")[0]
+        by_class[label].append(path)
+
+    def key(label: str, path: str) -> str:
+        return hashlib.sha1(f"{label}/{path.rsplit('/', 1)[1]}".encode()).hexdigest()
+
+    queues = [sorted(by_class[c], key=lambda p, c=c: key(c, p)) for c in sorted(by_class)]
+    return [q[d] for d in range(max(map(len, queues))) for q in queues if d < len(q)]
+
+
+def test_label_is_the_class_folder(spark):
+    files = [(f"{ROOT}/Training/Apple Red 1/3_100.jpg", 5, 0), (f"{ROOT}/Training/x.md", 5, 0)]
+    images, skipped = _select(spark, files, "full")
+    assert [i.label for i in images] == ["Apple Red 1"]
+    assert [(f.label, f.reason) for f in skipped] == [
+        ("", "not in a class folder (Training/<class>/<file>)")
     ]
 
 
-def test_modes_pick_apple_classes_only_not_pineapple():
-    files = _listing({"Apple Braeburn": 5, "Apple Red 1": 4, "Pineapple": 3, "Banana": 2})
-    apples = select_images(files, "apples")
-    assert {i.label for i in apples.images} == {"Apple Braeburn", "Apple Red 1"}
-    assert len(apples.images) == 9
-    assert len(select_images(files, "full").images) == 14
+def test_modes_pick_apple_classes_only_not_pineapple(spark):
+    files = _files({"Apple Braeburn": 5, "Apple Red 1": 4, "Pineapple": 3, "Banana": 2})
+    apples, _ = _select(spark, files, "apples")
+    assert Counter(i.label for i in apples) == {"Apple Braeburn": 5, "Apple Red 1": 4}
+    assert len(_select(spark, files, "full")[0]) == 14
 
 
-def test_mini_takes_300_spread_evenly_over_classes():
-    files = _listing({f"Apple {c}": 120 for c in "ABCDEFGHIJKLM"} | {"Banana": 500})
-    mini = select_images(files, "mini").images
+def test_mini_takes_300_spread_evenly_over_classes(spark):
+    files = _files({f"Apple {c}": 120 for c in "ABCDEFGHIJKLM"} | {"Banana": 500})
+    mini, _ = _select(spark, files, "mini")
     assert len(mini) == MINI_SIZE
     per_class = Counter(i.label for i in mini)
     assert set(per_class) == {f"Apple {c}" for c in "ABCDEFGHIJKLM"}
     assert max(per_class.values()) - min(per_class.values()) <= 1
 
 
-def test_mini_is_deterministic_whatever_the_listing_order_and_location():
-    files = _listing({"Apple A": 200, "Apple B": 150, "Apple C": 10})
-    first = [i.path for i in select_images(files, "mini").images]
-    again = [i.path for i in select_images(list(reversed(files)), "mini").images]
-    assert first == again
-    local = _listing({"Apple A": 200, "Apple B": 150, "Apple C": 10}, root="file:/tmp/copy")
-    names = [p.split("/Training/")[1] for p in first]
-    assert names == [i.path.split("/Training/")[1] for i in select_images(local, "mini").images]
-    # Not just the first 300 files in name order.
-    assert names != sorted(p.split("/Training/")[1] for p in first)
-
-
-def test_mini_order_worked_by_hand():
+def test_the_cap_worked_by_hand(spark):
     # Within a class, images go by SHA-1 of "<class>/<file name>" (not by name: the first
     # frames of each fruit's rotation video would come first); classes take turns.
     #   Apple A: 3_100 5407a0, 0_100 68925b, 2_100 88032e, 4_100 c476f9, 1_100 db2e3a
     #   Apple B: 0_100 1559fe, 1_100 61f9c1, 2_100 9ae267
-    files = _listing({"Apple A": 5, "Apple B": 3})
-    mini = select_images(files, "mini").images
-    order = [(i.label[-1], i.path.rsplit("/", 1)[1][0]) for i in mini]
-    assert order == [
-        ("A", "3"), ("B", "0"), ("A", "0"), ("B", "1"), ("A", "2"), ("B", "2"), ("A", "4"),
-        ("A", "1"),
-    ]  # fmt: skip
+    # Order: A3 B0 A0 B1 A2 B2 A4 A1.
+    files = _files({"Apple A": 5, "Apple B": 3})
+    for limit, expected in (
+        (1, {"A3"}),
+        (2, {"A3", "B0"}),
+        (5, {"A3", "B0", "A0", "B1", "A2"}),
+        (7, {"A3", "B0", "A0", "B1", "A2", "B2", "A4"}),
+        (8, {"A3", "B0", "A0", "B1", "A2", "B2", "A4", "A1"}),
+    ):
+        images, _ = _select(spark, files, "mini", limit)
+        assert {i.label[-1] + i.path.rsplit("/", 1)[1][0] for i in images} == expected, limit
 
 
-def test_mini_on_a_small_input_takes_everything():
-    files = _listing({"Apple A": 7, "Apple B": 5})
-    assert len(select_images(files, "mini").images) == 12
+def test_the_cap_matches_the_reference_order_on_uneven_classes(spark):
+    files = _files({"Apple A": 40, "Apple B": 3, "Apple C": 17, "Apple D": 1, "Apple E": 29})
+    order = _reference_order([f[0] for f in files])
+    for limit in (4, 5, 13, 37, 61, 89, 90, 200):
+        images, _ = _select(spark, files, "apples", limit)
+        assert {i.path for i in images} == set(order[:limit]), limit
 
 
-def test_limit_is_a_spread_deterministic_prefix():
-    files = _listing({"Apple A": 50, "Banana": 50, "Kiwi": 50})
-    limited = select_images(files, "full", limit=9).images
-    assert Counter(i.label for i in limited) == {"Apple A": 3, "Banana": 3, "Kiwi": 3}
-    assert limited == select_images(files, "full", limit=12).images[:9]
+def test_the_cap_is_the_same_whatever_the_listing_order_and_location(spark):
+    files = _files({"Apple A": 200, "Apple B": 150, "Apple C": 10})
+    first = {i.path.split("/Training/")[1] for i in _select(spark, files, "mini")[0]}
+    again = {i.path.split("/Training/")[1] for i in _select(spark, files[::-1], "mini")[0]}
+    local = _files({"Apple A": 200, "Apple B": 150, "Apple C": 10}, root="file:/tmp/copy")
+    moved = _select(spark, local, "mini", root="file:/tmp/copy")[0]
+    assert first == again == {i.path.split("/Training/")[1] for i in moved}
+    # Not just the first 300 files in name order.
+    assert first != set(sorted(f[0].split("/Training/")[1] for f in files)[:MINI_SIZE])
 
 
-def test_non_images_and_loose_files_are_skipped_not_selected():
+def test_a_small_input_under_the_cap_is_taken_whole(spark):
+    assert len(_select(spark, _files({"Apple A": 7, "Apple B": 5}), "mini")[0]) == 12
+
+
+def test_a_limit_is_a_prefix_of_a_larger_one(spark):
+    files = _files({"Apple A": 50, "Banana": 50, "Kiwi": 50})
+    nine = {i.path for i in _select(spark, files, "full", 9)[0]}
+    twelve = {i.path for i in _select(spark, files, "full", 12)[0]}
+    assert Counter(p.split("/Training/")[1].split("/")[0] for p in nine) == {
+        "Apple A": 3,
+        "Banana": 3,
+        "Kiwi": 3,
+    }
+    assert nine < twelve
+
+
+def test_non_images_and_loose_files_are_skipped_not_selected(spark):
     files = [
-        *_listing({"Apple A": 3}),
-        ListedFile("s3://b/Training/Apple A/notes.txt", 10),
-        ListedFile("s3://b/Training/Apple A/photo.PNG", 10),
-        ListedFile("s3://b/Training/loose.jpg", 10),
+        *_files({"Apple A": 3}),
+        (f"{ROOT}/Training/Apple A/notes.txt", 10, 0),
+        (f"{ROOT}/Training/Apple A/photo.PNG", 10, 0),
+        (f"{ROOT}/Training/loose.jpg", 10, 0),
+        (f"{ROOT}/Training/Apple A/deeper/x.jpg", 10, 0),
     ]
-    selection = select_images(files, "full")
-    assert {f.path.rsplit("/", 1)[1] for f in selection.skipped} == {"notes.txt", "loose.jpg"}
-    assert len(selection.images) == 4
-    assert selection.files_listed == 6
+    images, skipped = _select(spark, files, "full")
+    assert len(images) == 4
+    assert {f.path.rsplit("/", 1)[1]: f.reason for f in skipped} == {
+        name: classify(path.split("/Training/")[1])[1]
+        for path, name in (
+            (files[3][0], "notes.txt"),
+            (files[5][0], "loose.jpg"),
+            (files[6][0], "x.jpg"),
+        )
+    }
 
 
-def test_unknown_mode_is_refused():
-    with pytest.raises(ValueError, match="unknown mode 'pears'"):
-        select_images([], "pears")
-
-
-def test_round_robin_keeps_every_image_once():
-    files = _listing({"Apple A": 3, "Apple B": 1, "Apple C": 5})
-    images = select_images(files, "full").images
-    assert sorted(round_robin(images), key=lambda i: i.path) == images
-
-
-def test_the_shipped_sample_has_enough_apples_for_mini():
-    jpgs = [ListedFile(str(p), p.stat().st_size) for p in (SAMPLE / "Training").rglob("*.jpg")]
-    mini = select_images(jpgs, "mini").images
+def test_the_shipped_sample_has_enough_apples_for_mini(spark):
+    jpgs = [(f"file:{p}", p.stat().st_size, 0) for p in (SAMPLE / "Training").rglob("*.jpg")]
+    mini, _ = _select(spark, jpgs, "mini", root=f"file:{SAMPLE}")
     assert len(mini) == MINI_SIZE
     assert len({i.label for i in mini}) == 13
-
-
-def test_uri_form_of_a_path_matches_the_path_column():
-    from fruits_job.listing import hadoop_path_string
-
-    assert hadoop_path_string("file:///d/Training/Apple%20Red%201/a.jpg") == (
-        "file:/d/Training/Apple Red 1/a.jpg"
-    )
-    assert hadoop_path_string("s3://bucket/x/Training/Kiwi%20B/1.jpg") == (
-        "s3://bucket/x/Training/Kiwi B/1.jpg"
-    )
 
 
 def test_the_pca_check_refuses_inconsistent_variance():

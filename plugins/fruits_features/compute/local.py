@@ -38,7 +38,11 @@ class LocalSettings(SettingsGroup):
     ] = setting("local[2]", "Spark master of the local compute")
     local_spark_driver_memory: Annotated[
         str, matching(r"\d+[mg]", "a JVM memory size such as '2g' or '1536m'")
-    ] = setting("2g", "heap of the local Spark driver (it also holds the cached features)")
+    ] = setting(
+        "2g",
+        "heap of the local Spark driver, which in local mode is also the executors' (the "
+        "computed features are cached on disk, not in it)",
+    )
 
 
 WORK_ROOT = Path(tempfile.gettempdir()) / "fruits-features-staging"

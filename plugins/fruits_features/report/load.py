@@ -1,13 +1,13 @@
-"""Read a downloaded run output folder (docs/contract.md) without Spark.
+"""Read a downloaded run's record and summary (docs/contract.md) without Spark: a bounded
+amount whatever the bank's size. The data sets themselves are never read here.
 
-Older runs may lack a file or a model_info field: everything but model_info.json is
-optional, and what is missing shows as "not recorded" in the report instead of failing it.
+What is missing shows as "not recorded" in the report instead of failing it; only
+model_info.json is required.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fruits_contract import outputs as layout
-from fruits_features.output_layout import RunFolder
+from fruits_features.output_layout import RunFolder, is_part
 
 # The job's stages in the order they run; model_info stores them sorted by name.
 STAGE_ORDER = (
@@ -54,18 +54,17 @@ class RunData:
     explained: list[float]
     cumulative: list[float]
     complete: bool  # _SUCCESS present
-    # Sorted by path, so that sampling for the 1-NN score is the same on every read.
+    # The PCA of the run's fixed sample (summary/pca_sample), sorted by path: the 1-NN
+    # score and the map are the same on every read.
     pca: np.ndarray | None = None
     pca_labels: np.ndarray | None = None
-    feature_rows: int | None = None
-    errors: list[ErrorRow] = field(default_factory=list)
-    errors_file: bool = False
-    # Files listed but not processed (not images, names Spark cannot read), with why.
-    skipped: list[ErrorRow] = field(default_factory=list)
-    # label → (images selected, errors); from metadata/, else from pca/ + errors.csv.
+    # The first errors and skipped files by path (summary/); None: the file is missing.
+    errors: list[ErrorRow] | None = None
+    skipped: list[ErrorRow] | None = None
+    # label → (images selected, errors), from summary/classes.csv.
     per_class: dict[str, tuple[int, int]] = field(default_factory=dict)
-    # Where the run read and wrote: the job's own paths, unless better known (S3 URIs of a
-    # run the DAG downloaded, or ran on a staged copy with local compute).
+    # Where the run read and wrote: the job's own paths, unless better known (the S3 URI of
+    # a run the DAG downloaded).
     input_uri: str | None = None
     output_uri: str | None = None
 
@@ -81,20 +80,18 @@ class RunData:
         return {n: stages[n] for n in sorted(stages, key=lambda n: rank.get(n, len(rank)))}
 
 
-def _read_parquet(folder: RunFolder, name: str, columns: list[str]) -> pa.Table | None:
-    files = folder.parts(name, layout.PARQUET)
-    if not files:
+def _read_rows(path: Path) -> list[dict[str, str]] | None:
+    if not path.is_file():
         return None
-    return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        return list(csv.DictReader(handle))
 
 
 def _read_variance(folder: RunFolder, info: dict[str, Any]) -> tuple[list[float], list[float]]:
     explained = [float(v) for v in info.get("explained_variance") or []]
     cumulative = [float(v) for v in info.get("cumulative_variance") or []]
-    path = folder.variance_csv
-    if not explained and path.is_file():
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
+    rows = _read_rows(folder.file(layout.VARIANCE_CSV))
+    if not explained and rows:
         explained = [float(r["explained_variance"]) for r in rows]
         cumulative = [float(r["cumulative_variance"]) for r in rows]
     if explained and not cumulative:
@@ -102,9 +99,10 @@ def _read_variance(folder: RunFolder, info: dict[str, Any]) -> tuple[list[float]
     return explained, cumulative
 
 
-def _read_errors(path: Path) -> list[ErrorRow]:
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        rows = list(csv.DictReader(handle))
+def _read_files(path: Path) -> list[ErrorRow] | None:
+    rows = _read_rows(path)
+    if rows is None:
+        return None
     result = []
     for row in rows:
         size = (row.get("bytes") or "").strip()
@@ -119,35 +117,29 @@ def _read_errors(path: Path) -> list[ErrorRow]:
     return result
 
 
-def _pca_matrix(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+def _read_pca_sample(folder: RunFolder) -> tuple[np.ndarray, np.ndarray] | None:
+    sample = folder.file(layout.SUMMARY_PCA_SAMPLE)
+    parts = sorted(p for p in sample.glob("*.parquet") if is_part(p.name, layout.PARQUET))
+    if not parts:
+        return None
+    table = pa.concat_tables(pq.read_table(p, columns=["path", "label", "pca"]) for p in parts)
+    if not table.num_rows:
+        return None
     order = np.argsort(np.asarray(table.column("path").to_pylist(), dtype=object), kind="stable")
     vectors = table.column("pca").combine_chunks()
-    width = len(vectors[0]) if len(vectors) else 0
     matrix = np.asarray(vectors.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
-    matrix = matrix.reshape(len(vectors), width)
+    matrix = matrix.reshape(len(vectors), len(vectors[0]))
     labels = np.asarray(table.column("label").to_pylist(), dtype=object)
     return matrix[order], labels[order]
 
 
-def _per_class(
-    folder: RunFolder, pca_labels: np.ndarray | None, errors: list[ErrorRow]
-) -> dict[str, tuple[int, int]]:
-    metadata = _read_parquet(folder, layout.METADATA, ["label", "status"])
-    if metadata is not None:
-        selected = Counter(metadata.column("label").to_pylist())
-        failed = Counter(
-            label
-            for label, status in zip(
-                metadata.column("label").to_pylist(),
-                metadata.column("status").to_pylist(),
-                strict=True,
-            )
-            if status != "ok"
-        )
-    else:
-        failed = Counter(e.label for e in errors)
-        selected = Counter(pca_labels.tolist() if pca_labels is not None else []) + failed
-    return {label: (selected[label], failed[label]) for label in sorted(selected)}
+def _per_class(folder: RunFolder) -> dict[str, tuple[int, int]]:
+    rows = _read_rows(folder.file(layout.SUMMARY_CLASSES)) or []
+    return {r["label"]: (int(r["images"]), int(r["errors"])) for r in sorted(rows, key=_label)}
+
+
+def _label(row: dict[str, str]) -> str:
+    return row["label"]
 
 
 def load_run(path: Path) -> RunData:
@@ -165,17 +157,10 @@ def load_run(path: Path) -> RunData:
         input_uri=info.get("input"),
         output_uri=folder.downloaded_from() or info.get("output"),
     )
-    pca = _read_parquet(folder, layout.PCA, ["path", "label", "pca"])
-    if pca is not None and pca.num_rows:
-        data.pca, data.pca_labels = _pca_matrix(pca)
-    features = folder.parts(layout.FEATURES, layout.PARQUET)
-    if features:
-        # Row counts from the footers: the 1280-d vectors themselves are never read.
-        data.feature_rows = sum(pq.read_metadata(f).num_rows for f in features)
-    if folder.errors_csv.is_file():
-        data.errors_file = True
-        data.errors = _read_errors(folder.errors_csv)
-    if folder.skipped_csv.is_file():
-        data.skipped = _read_errors(folder.skipped_csv)
-    data.per_class = _per_class(folder, data.pca_labels, data.errors)
+    sample = _read_pca_sample(folder)
+    if sample is not None:
+        data.pca, data.pca_labels = sample
+    data.errors = _read_files(folder.file(layout.SUMMARY_ERRORS))
+    data.skipped = _read_files(folder.file(layout.SUMMARY_SKIPPED))
+    data.per_class = _per_class(folder)
     return data

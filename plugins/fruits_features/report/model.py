@@ -3,7 +3,7 @@ derived once from the run's files."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +57,7 @@ class RunReport:
             "status": self.status[1],
             "counts": run.counts,
             "classes": len(run.per_class),
-            "errors_listed": len(run.errors),
+            "errors_listed": len(run.errors or []),
             "variance_at_k": run.cumulative[-1] if run.cumulative else None,
             "components_needed": {f"{t:.0%}": needed for t, needed in self.variance_rows},
             "knn": asdict(self.score) if self.score else None,
@@ -74,7 +74,9 @@ def _score(run: RunData) -> NeighbourScore | None:
     pca, labels = run.pca, run.pca_labels
     if pca is None or len(pca) < 2 or len(set(labels.tolist())) < 2:
         return None
-    return loo_1nn_accuracy(pca, labels)
+    # Scored on the run's PCA sample (summary/pca_sample): of all its images with features.
+    score = loo_1nn_accuracy(pca, labels)
+    return replace(score, total=int(run.counts.get("features", score.total)))
 
 
 def _overall(run: RunData) -> list[tuple[str, int | None]]:
@@ -96,8 +98,7 @@ def _overall(run: RunData) -> list[tuple[str, int | None]]:
         ),
         ("errors", counts.get("errors")),
         ("classes", len(run.per_class)),
-        ("feature rows in features/parquet", run.feature_rows),
-        ("rows in pca/parquet", None if run.pca is None else len(run.pca)),
+        ("images in the PCA sample (1-NN score, map)", None if run.pca is None else len(run.pca)),
     ]
 
 

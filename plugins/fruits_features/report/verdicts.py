@@ -3,6 +3,7 @@ agree with model_info. Shared by the page and report.json."""
 
 from __future__ import annotations
 
+from fruits_contract import outputs as layout
 from fruits_features.report.load import RunData
 from fruits_features.report.metrics import NeighbourScore
 
@@ -33,7 +34,7 @@ def quality_verdict(score: NeighbourScore | None, pc1: float | None) -> tuple[st
 
 def status_of(run: RunData) -> tuple[str, str]:
     """(tone, text): OK, with errors, or incomplete when _SUCCESS is missing."""
-    errors = run.counts.get("errors", len(run.errors))
+    errors = run.counts.get("errors", 0)
     if not run.complete:
         return "bad", "incomplete (no _SUCCESS)"
     if errors:
@@ -42,23 +43,22 @@ def status_of(run: RunData) -> tuple[str, str]:
 
 
 def consistency_problems(run: RunData) -> list[str]:
-    """Disagreements between model_info and the files: they mean a partial download."""
+    """Disagreements between model_info and the summary: they mean a partial download."""
     problems = []
     counts = run.counts
-    if run.pca is not None and isinstance(counts.get("features"), int):
-        if len(run.pca) != counts["features"]:
-            problems.append(
-                f"model_info counts {counts['features']:,} images with features, "
-                f"pca/parquet holds {len(run.pca):,} rows"
-            )
-    elif run.pca is None:
-        problems.append("pca/parquet is missing or empty: no map and no 1-NN score")
-    if run.errors_file and isinstance(counts.get("errors"), int):
-        if len(run.errors) != counts["errors"]:
-            problems.append(
-                f"model_info counts {counts['errors']:,} errors, "
-                f"errors/errors.csv lists {len(run.errors):,}"
-            )
-    elif not run.errors_file:
-        problems.append("errors/errors.csv is missing: failed files cannot be listed")
+    features, errors = counts.get("features"), counts.get("errors")
+    if run.pca is None:
+        problems.append(f"{layout.SUMMARY_PCA_SAMPLE} is missing or empty: no map, no 1-NN score")
+    elif isinstance(features, int) and len(run.pca) != min(features, layout.PCA_SAMPLE_ROWS):
+        problems.append(
+            f"model_info counts {features:,} images with features, "
+            f"{layout.SUMMARY_PCA_SAMPLE} holds {len(run.pca):,} rows"
+        )
+    if run.errors is None:
+        problems.append(f"{layout.SUMMARY_ERRORS} is missing: failed files cannot be listed")
+    elif isinstance(errors, int) and len(run.errors) != min(errors, layout.SAMPLE_ROWS):
+        problems.append(
+            f"model_info counts {errors:,} errors, {layout.SUMMARY_ERRORS} lists "
+            f"{len(run.errors):,}"
+        )
     return problems
