@@ -58,6 +58,7 @@ def test_trigger_form_shows_the_params_and_runs_mini(local_stack, artifacts):
             "pca_components": 5,
             "limit": 24,
             "engine": DEFAULT_ENGINE,
+            "export_features": config.runs.export_features,
             "reuse_features": True,
             "force": False,
         }
