@@ -22,6 +22,7 @@ from fruits_job import storage
 from fruits_job.listing import inventory_listing, spark_listing
 from fruits_job.progress import StageTimer
 from fruits_job.selection import select
+from fruits_job.session import size_shuffles
 from fruits_job.writers import NAMED_IN_LOG
 
 log = logging.getLogger("fruits_job")
@@ -131,6 +132,8 @@ def list_and_select(spark: SparkSession, paths: RunPaths, request: JobRequest) -
     table = f"{paths.output}/{outputs.LISTING}/{outputs.PARQUET}"
     in_bank = paths.in_bank
     listing.withColumn("path", in_bank.in_bank(F.col("path"))).write.parquet(table)
+    files_listed = spark.read.parquet(table).count()
+    size_shuffles(spark, files_listed)
     selection = select(spark.read.parquet(table), in_bank(paths.training), mode, request.limit)
     images = selection.images.withColumn("source", in_bank.to_source(F.col("path")))
     images = images.persist(StorageLevel.MEMORY_AND_DISK)
@@ -138,7 +141,7 @@ def list_and_select(spark: SparkSession, paths: RunPaths, request: JobRequest) -
     bank = Bank(
         images=images,
         skipped=skipped,
-        files_listed=spark.read.parquet(table).count(),
+        files_listed=files_listed,
         image_count=images.count(),
         skipped_count=skipped.count(),
         class_count=images.select("label").distinct().count(),
