@@ -1,7 +1,7 @@
 """fruits_features: MobileNetV2 features + PCA over Fruits-360 images, on EMR or local Spark.
 
 check_inputs -> upload_artifacts -> [compute backend's tasks] -> download_outputs
--> validate_outputs -> build_run_report, publish_pca.
+-> validate_outputs -> build_run_report -> publish_pca.
 Settings: plugins/fruits_features/config.py; compute backends: plugins/fruits_features/compute/.
 """
 
@@ -51,4 +51,6 @@ with DAG(
     valid >> run_report
     if compute.done is not None:
         compute.done >> run_report
-    publish_pca(plan, valid)
+    # A night counts as its mode's last success (and the next unchanged one is skipped)
+    # only once its report exists.
+    run_report >> publish_pca(plan, valid)

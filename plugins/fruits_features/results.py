@@ -36,18 +36,27 @@ def download_scope(config: PipelineConfig, params: RunParams) -> str:
 def prune_results(mode_dir: Path, keep: int, current: Path) -> list[Path]:
     """Remove the oldest downloaded runs of a mode beyond ``keep``; never ``current``.
 
-    Runs are ordered by when they were downloaded (their ``_SOURCE`` marker, written last).
-    Folders that are not downloaded runs are left alone.
+    Best effort: the run is computed and published by then. Runs are ordered by when they
+    were downloaded (their ``_SOURCE`` marker, written last); what is not a downloaded run
+    (a stray file, a link a user made, even to a run) is left alone and never followed; a
+    folder that cannot be removed is named in a warning.
     """
 
     def downloaded_at(folder: Path) -> float:
         return (folder / SOURCE).stat().st_mtime
 
-    runs = [p for p in mode_dir.iterdir() if p.is_dir() and (p / SOURCE).is_file()]
+    runs = [p for p in mode_dir.iterdir() if not p.is_symlink() and (p / SOURCE).is_file()]
     runs.sort(key=downloaded_at, reverse=True)
-    removed = [p for p in runs[keep:] if p.resolve() != current.resolve()]
-    for folder in removed:
-        shutil.rmtree(folder)
+    removed = []
+    for folder in runs[keep:]:
+        if folder.resolve() == current.resolve():
+            continue
+        try:
+            shutil.rmtree(folder)
+        except OSError as error:
+            log.warning("Could not remove the local copy of an older run %s: %s", folder, error)
+            continue
+        removed.append(folder)
         log.info("Removed the local copy of an older run (S3 keeps it): %s", folder)
     return removed
 

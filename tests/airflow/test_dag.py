@@ -24,7 +24,9 @@ EMR_GRAPH = {
     "no_cluster_left": {"check_inputs", "terminate_cluster"},
     "download_outputs": {"check_inputs", "watch_step"},
     "validate_outputs": {"check_inputs", "download_outputs"},
-    "publish_pca": {"check_inputs", "validate_outputs"},
+    # Last: a run is its mode's last success (and the next unchanged night is skipped) only
+    # when its report was built.
+    "publish_pca": {"check_inputs", "validate_outputs", "build_run_report"},
     # After the teardown, so that the report has the cluster's whole wall time and cost.
     "build_run_report": {"check_inputs", "validate_outputs", "create_cluster", "terminate_cluster"},
 }
@@ -35,7 +37,7 @@ LOCAL_GRAPH = {
     "maintain_feature_store": {"check_inputs", "run_spark_locally"},
     "download_outputs": {"check_inputs", "run_spark_locally"},
     "validate_outputs": {"check_inputs", "download_outputs"},
-    "publish_pca": {"check_inputs", "validate_outputs"},
+    "publish_pca": {"check_inputs", "validate_outputs", "build_run_report"},
     "build_run_report": {"check_inputs", "validate_outputs"},
 }
 
@@ -89,8 +91,8 @@ def test_cluster_is_torn_down_whatever_happens(monkeypatch):
     # The last check runs whatever failed before it, a failed create_cluster included.
     assert dag.get_task("no_cluster_left").trigger_rule == "all_done"
     # A failed step fails the sensor, so the run fails even though the teardown succeeds.
-    # (and the report, downstream of both, is skipped as upstream_failed).
-    assert {t.task_id for t in dag.leaves} == {"build_run_report", "publish_pca", "no_cluster_left"}
+    # (and the report and the publication, downstream of both, are upstream_failed).
+    assert {t.task_id for t in dag.leaves} == {"publish_pca", "no_cluster_left"}
 
 
 @pytest.mark.usefixtures("no_network")

@@ -67,3 +67,37 @@ def test_the_run_just_downloaded_is_never_removed(tmp_path):
     prune_results(tmp_path, keep=1, current=current)
     assert current.is_dir()
     assert [p.is_dir() for p in newer] == [False, True]
+
+
+def test_links_stray_files_and_an_unremovable_folder_never_fail_the_pruning(
+    tmp_path, monkeypatch, caplog
+):
+    """Pruning is best effort: a link a user made (to the latest run, or to a copy kept
+    elsewhere) is not a run and is never followed, a stray file is left alone, and a folder
+    that cannot be removed is named in a warning, not raised: the run is computed by then."""
+    import shutil
+
+    results = tmp_path / "results"
+    old = _downloaded_run(results, "old", 1_000)
+    locked = _downloaded_run(results, "locked", 1_500)
+    current = _downloaded_run(results, "current", 3_000)
+    kept_elsewhere = _downloaded_run(tmp_path / "archive", "2026-01-01", 500)
+    (results / "latest").symlink_to(current, target_is_directory=True)
+    (results / "archived").symlink_to(kept_elsewhere, target_is_directory=True)
+    (results / "stray.txt").write_text("mine")
+    rmtree = shutil.rmtree
+
+    def refuse_locked(path, *args, **kwargs):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", refuse_locked)
+    with caplog.at_level("WARNING"):
+        removed = prune_results(results, keep=1, current=current)
+
+    assert removed == [old]
+    assert (results / "latest").is_symlink() and (current / "_SOURCE").is_file()
+    assert (results / "archived").is_symlink() and (kept_elsewhere / "pca").is_dir()
+    assert (results / "stray.txt").read_text() == "mine" and locked.is_dir()
+    assert f"Could not remove the local copy of an older run {locked}" in caplog.text

@@ -170,3 +170,13 @@ def test_cli_runs_as_a_module_without_spark(run):
 def test_not_a_run_folder(tmp_path):
     with pytest.raises(RunFolderError):
         build_report(tmp_path)
+
+
+def test_class_names_are_drawn_as_text_not_math(tmp_path):
+    """A folder name is text in the plots too: between two dollar signs matplotlib would
+    parse mathtext (and fail the report on ``\\frac``); the legend shows it as written."""
+    classes = ["Apple $\\frac{1}{$", "Pear $5 and $6", "Kiwi"]
+    files = build_report(write_run(tmp_path / "run", classes, per_class=4, k=3))
+    assert any(p.name == "pca_map.png" for p in files.plots)
+    text = visible_text(files.html.read_text())
+    assert all(name in text for name in classes)

@@ -43,6 +43,8 @@ _STYLE = {
     "xtick.color": MUTED,
     "ytick.color": MUTED,
     "legend.frameon": False,
+    # Class names are folder names: text, never mathtext between two dollar signs.
+    "text.parse_math": False,
 }
 
 
