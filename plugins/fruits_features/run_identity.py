@@ -3,15 +3,17 @@
 A run's identity is what its outputs depend on: the bank as listed (key, size and ETag of
 every object under the mode's prefix), what it runs (SHA-256 of the job's code, bootstrap,
 requirements and weights) and its parameters. ``publish_pca`` records the identity of each
-successful run beside the mode's runs (``_last_success.json``); ``check_inputs`` skips a
-run whose identity is the same, before anything is uploaded or started, unless the run
-asks for ``force`` (or ``reuse_features: false``, a deliberate recompute).
+successful run beside the mode's runs (``_last_success.json``), with a digest of the
+outputs it published; ``check_inputs`` skips a run whose identity is the same while those
+outputs are still all there, before anything is uploaded or started, unless the run asks
+for ``force`` (or ``reuse_features: false``, a deliberate recompute).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from fruits_features.run_params import RunParams
 from fruits_features.s3 import RunS3Hook
 from fruits_features.s3_layout import RunLayout
 
+log = logging.getLogger(__name__)
 
 class ListingDigest:
     """A digest of listed objects (key, size, ETag), whatever their order, in constant
@@ -72,21 +75,49 @@ def run_identity(listing_sha256: str, params: RunParams, project_dir: Path) -> d
     }
 
 
-def last_success_record(plan: RunPlan) -> dict[str, Any]:
-    """What ``_last_success.json`` holds: the identity and where that run's outputs are."""
+def outputs_digest(s3: RunS3Hook, output_uri: str) -> str:
+    """The ListingDigest of every object under a run's output prefix (its parts, not
+    their bytes: one listing, ∝ the part files)."""
+    bucket, prefix = s3.parse_s3_url(output_uri)
+    return listing_digest(s3.iter_objects(bucket, prefix.rstrip("/") + "/"))
+
+
+def last_success_record(plan: RunPlan, outputs_sha256: str | None = None) -> dict[str, Any]:
+    """What ``_last_success.json`` holds: the identity, where that run's outputs are and
+    the digest of what was there when it was published."""
     return {
         "identity": dict(plan.identity or {}),
         "run_id": plan.run_id,
         "output_uri": plan.layout.output_uri,
+        "outputs_sha256": outputs_sha256,
     }
 
 
 def record_success(s3: RunS3Hook, plan: RunPlan) -> None:
-    """Write the run's record as its mode's last success."""
+    """Write the run's record as its mode's last success (its outputs are all written)."""
     layout = plan.layout
-    s3.put_text(
-        layout.bucket, layout.last_success_key, json.dumps(last_success_record(plan), indent=2)
-    )
+    record = last_success_record(plan, outputs_digest(s3, layout.output_uri))
+    s3.put_text(layout.bucket, layout.last_success_key, json.dumps(record, indent=2))
+
+
+def redundant_run(
+    s3: RunS3Hook, layout: RunLayout, identity: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """The last success this run would only redo: the same identity, its outputs still as
+    they were published. None: run (outputs deleted by hand or expired by a lifecycle rule
+    are made again, not pointed at)."""
+    last = unchanged_since(identity, last_success(s3, layout))
+    if last is None:
+        return None
+    if last.get("outputs_sha256") != outputs_digest(s3, str(last.get("output_uri"))):
+        log.warning(
+            "Nothing changed since run %s, but its outputs at %s/ are no longer complete "
+            "(deleted, or expired by a lifecycle rule): running again.",
+            last.get("run_id"),
+            last.get("output_uri"),
+        )
+        return None
+    return last
 
 
 def last_success(s3: RunS3Hook, layout: RunLayout) -> Mapping[str, Any] | None:

@@ -20,11 +20,10 @@ from fruits_features.output_validation import Expected, OutputReport, validate_r
 from fruits_features.plan import RunPlan, build_plan, results_folder
 from fruits_features.results import ALL, download_run
 from fruits_features.run_identity import (
-    last_success,
     record_success,
+    redundant_run,
     run_identity,
     skip_message,
-    unchanged_since,
 )
 from fruits_features.run_params import RunParams, parse_run_params
 from fruits_features.s3 import RunS3Hook
@@ -83,7 +82,7 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
     refuse_used_outputs(s3, layout, results_folder(config, params.mode, layout.run_key))
     inputs = check_run_inputs(s3, layout, params, config.storage.inventory_uri or None)
     identity = run_identity(inputs.listing_sha256, params, config.project_path)
-    if params.may_skip and unchanged_since(identity, last := last_success(s3, layout)):
+    if params.may_skip and (last := redundant_run(s3, layout, identity)):
         raise AirflowSkipException(skip_message(last))
     maintain = check_maintenance(s3, layout, config.store.feature_store_maintenance_days)
     plan = build_plan(

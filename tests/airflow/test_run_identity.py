@@ -102,3 +102,36 @@ def test_a_run_is_skipped_only_on_a_readable_record_of_the_same_identity(project
     assert unchanged_since(identity, None) is None
     for garbage in ("", "{", "[1, 2]", '"text"', text[: len(text) // 2]):
         assert unchanged_since(identity, parse_record(garbage)) is None, garbage
+
+
+def test_a_skip_needs_the_last_successs_outputs_where_its_record_says(
+    pipeline_env, s3_server, caplog
+):
+    """Outputs deleted by hand or expired by a lifecycle rule: the next unchanged night runs
+    again (and says why) instead of pointing at outputs that are gone, night after night."""
+    from airflow.exceptions import AirflowSkipException
+
+    from fruits_features.run_identity import record_success
+    from fruits_features.settings import config_at_run_time
+    from fruits_features.tasks import plan_run, s3_of
+    from tests.airflow.conftest import BUCKET
+
+    config, params = config_at_run_time(), RunParams(mode="mini", pca_components=5)
+    first = plan_run(config, params, "scheduled__2026-12-01T01:00:00+00:00")
+    client = s3_server.client()
+    for part in ("pca/parquet/part-0.parquet", "model_info/model_info.json", "_SUCCESS"):
+        client.put_object(Bucket=BUCKET, Key=first.layout.output_prefix + part, Body=b"x")
+    record_success(s3_of(first), first)
+
+    with pytest.raises(
+        AirflowSkipException, match="Nothing changed since run scheduled__2026-12-01"
+    ):
+        plan_run(config, params, "scheduled__2026-12-02T01:00:00+00:00")
+
+    client.delete_object(
+        Bucket=BUCKET, Key=first.layout.output_prefix + "pca/parquet/part-0.parquet"
+    )
+    with caplog.at_level("WARNING"):
+        again = plan_run(config, params, "scheduled__2026-12-03T01:00:00+00:00")
+    assert again.identity == first.identity
+    assert f"its outputs at {first.layout.output_uri}/ are no longer complete" in caplog.text
