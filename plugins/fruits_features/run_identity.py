@@ -26,6 +26,7 @@ from fruits_features.s3_layout import RunLayout
 
 log = logging.getLogger(__name__)
 
+
 class ListingDigest:
     """A digest of listed objects (key, size, ETag), whatever their order, in constant
     memory: the sum, modulo 2**256, of each object's SHA-256. Any object added, removed or

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -30,6 +31,8 @@ import numpy as np
 from fruits_contract.engines import ENGINES as DECLARED
 from fruits_contract.engines import FEATURE_DIM
 from fruits_job.code_digest import code_digest
+
+log = logging.getLogger("fruits_job")
 
 # TensorFlow's C++ banner lines would otherwise fill every executor log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -121,9 +124,31 @@ def export_onnx(weights_path: str, image_size: int) -> bytes:
     return onnx_model.SerializeToString()
 
 
-# Where exports are cached (default: <temp dir>/fruits_job_cache); tests point it at a
-# folder of their own, so that what they check is an export of the code under test.
+# Where exports are cached (default: $XDG_CACHE_HOME or ~/.cache, fruits-features/exports);
+# tests point it at a folder of their own, so that what they check is an export of the
+# code under test.
 EXPORT_CACHE_ENV = "FRUITS_JOB_EXPORT_CACHE"
+
+
+def export_cache_dir() -> Path | None:
+    """The export cache: a folder only this user can write, or None (no cache).
+
+    The run broadcasts what it finds there: a folder others can write (a predictable name
+    in the shared /tmp) would let another account plant the graph every image goes through.
+    """
+    configured = os.environ.get(EXPORT_CACHE_ENV)
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        folder = Path(configured) if configured else Path(base) / "fruits-features" / "exports"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = folder.stat()
+    except (OSError, RuntimeError) as error:  # no home, a read-only disk
+        log.warning("model exports not cached: %s", error)
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        log.warning("model exports not cached: %s is writable by other users", folder)
+        return None
+    return folder
 
 
 def prepare_model(engine: str, weights: bytes, image_size: int) -> bytes:
@@ -137,19 +162,18 @@ def prepare_model(engine: str, weights: bytes, image_size: int) -> bytes:
         return b""
     sha = hashlib.sha256(weights).hexdigest()
     versions = f"tf{_version('tensorflow-cpu')}-tf2onnx{_version('tf2onnx')}"
-    cache_dir = Path(
-        os.environ.get(EXPORT_CACHE_ENV) or Path(tempfile.gettempdir()) / "fruits_job_cache"
-    )
+    cache_dir = export_cache_dir()
     code = code_digest((__name__,))[:12]
     name = f"mobilenet_v2-{sha[:16]}-{image_size}px-{versions}-{code}-{spec.artifact}"
-    cached = cache_dir / name
-    if cached.is_file():
+    cached = cache_dir / name if cache_dir else None
+    if cached is not None and cached.is_file():
         return cached.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         weights_path = os.path.join(tmp, "mobilenet_v2.weights.h5")
         Path(weights_path).write_bytes(weights)
         graph = spec.export(weights_path, image_size)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    if cached is None:
+        return graph
     partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
     partial.write_bytes(graph)
     partial.replace(cached)

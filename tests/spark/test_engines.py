@@ -95,3 +95,49 @@ def test_the_synthetic_engine_is_a_function_of_each_files_bytes():
     # The same bytes give the same vector whatever the batch; other bytes another one.
     assert np.array_equal(infer(contents[3:4])[0], features[3])
     assert len({row.tobytes() for row in features}) == len(set(contents))
+
+
+def test_the_export_cache_is_private_to_its_user(tmp_path, monkeypatch):
+    """A cache anyone can write (a predictable folder in the shared /tmp) would let another
+    account plant the graph a run broadcasts. The cache is the user's own (XDG), made
+    0700, and a cache folder others can write is not used."""
+    import dataclasses
+    import stat
+    import tempfile
+
+    from fruits_job import engines
+
+    exports = []
+
+    def export(weights_path, image_size):
+        exports.append(image_size)
+        return b"graph of the code under test"
+
+    spec = dataclasses.replace(engines.ENGINES["onnxruntime"], export=export)
+    monkeypatch.setitem(engines.ENGINES, "onnxruntime", spec)
+    monkeypatch.delenv(EXPORT_CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
+    # The shared temporary folder, where the cache used to be.
+    shared = tmp_path / "shared-tmp"
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    planted = shared / "fruits_job_cache"
+    planted.mkdir(parents=True)
+    weights = b"weights"
+    first = prepare_model("onnxruntime", weights, 224)
+    private = tmp_path / "home-cache" / "fruits-features" / "exports"
+    (name,) = [p.name for p in private.iterdir()]
+    # Another account plants a graph under the name the next run looks for.
+    (planted / name).write_bytes(b"planted")
+
+    assert prepare_model("onnxruntime", weights, 224) == first == b"graph of the code under test"
+    assert exports == [224]  # the second one from the private cache
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+
+    # A cache folder others may write is refused: the graph is exported again.
+    open_cache = tmp_path / "open-cache"
+    open_cache.mkdir()
+    open_cache.chmod(0o777)
+    (open_cache / name).write_bytes(b"planted")
+    monkeypatch.setenv(EXPORT_CACHE_ENV, str(open_cache))
+    assert prepare_model("onnxruntime", weights, 224) == b"graph of the code under test"
+    assert exports == [224, 224]
