@@ -205,3 +205,21 @@ def test_last_error_line_prefers_exceptions_over_noise():
     assert last_error_line(lines) == "ValueError: no image left after decoding"
     assert last_error_line(["only line"]) == "only line"
     assert last_error_line([]) == "no output"
+
+
+def test_the_working_folders_are_the_users_own(tmp_path, monkeypatch):
+    """The job's code is staged there and run: a shared, predictable folder (another
+    account can rename what it holds) is not a place for it."""
+    import stat
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with work_folder("run-1") as folder:
+        root = folder.parent
+        assert root == tmp_path / "cache" / "fruits-features" / "staging"
+        assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    refused = pytest.raises(PermissionError, match=f"{shared} is writable by other users")
+    with refused, work_folder("run-2", root=shared):
+        pass

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -45,14 +44,26 @@ class LocalSettings(SettingsGroup):
     )
 
 
-WORK_ROOT = Path(tempfile.gettempdir()) / "fruits-features-staging"
+def staging_root() -> Path:
+    """Where runs stage the job's code: the user's own cache ($XDG_CACHE_HOME or ~/.cache),
+    not the shared /tmp, where another account could rename what a run is about to run."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fruits-features" / "staging"
 
 
 @contextlib.contextmanager
-def work_folder(run_key: str, root: Path = WORK_ROOT) -> Iterator[Path]:
-    """A run's working folder (the job's code), removed when it ends; folders of tasks that
-    died (their process is gone) are removed first, so killed runs never pile up."""
-    root.mkdir(parents=True, exist_ok=True)
+def work_folder(run_key: str, root: Path | None = None) -> Iterator[Path]:
+    """A run's working folder (the job's code), in a root only this user can write, removed
+    when it ends; folders of tasks that died (their process is gone) are removed first, so
+    killed runs never pile up."""
+    root = root or staging_root()
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = root.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise PermissionError(
+            f"{root} is writable by other users: the job's code is not staged there "
+            "(make it yours, mode 0700, or set XDG_CACHE_HOME)"
+        )
     for folder in root.iterdir():
         owner = folder.name.rsplit(".", 1)[-1]
         if owner.isdigit() and not _alive(int(owner)):
