@@ -87,7 +87,9 @@ def test_successful_run_survives_throttling_and_ends_its_cluster(
     # Run-time settings: a database Variable beats its environment twin.
     monkeypatch.setenv("FRUITS_EMR_SERVICE_ROLE", "FromEnvironment")
     db_variables("fruits_emr_service_role", "FromVariable")
-    # AWS throttles now and then: one poke of the step and the terminate call.
+    # AWS throttles now and then: the describe right after RunJobFlow, one poke of the step
+    # and the terminate call.
+    emr_faults.inject("DescribeCluster", "throttle")
     emr_faults.inject("DescribeStep", "throttle")
     emr_faults.inject("TerminateJobFlows", "throttle")
     before = {c.id for c in emr_clusters()}
@@ -102,8 +104,10 @@ def test_successful_run_survives_throttling_and_ends_its_cluster(
     # A new store: its first maintenance is a week after its table's creation.
     assert got.pop("watch_maintenance") == "skipped"
     assert set(got.values()) == {"success"}
+    assert ("DescribeCluster", "throttle") in emr_faults.faulted
     assert ("DescribeStep", "throttle") in emr_faults.faulted
     assert ("TerminateJobFlows", "throttle") in emr_faults.faulted
+    assert emr_faults.calls["RunJobFlow"] == 1
     (cluster,) = new_clusters(before)
     assert cluster.state == "TERMINATED"
     # What EMR was asked to do: the plan's cluster and exactly one spark-submit step, which

@@ -63,7 +63,7 @@ class EmrBackend:
         from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator
         from airflow.sdk import task
 
-        from fruits_features.compute.emr_clusters import NO_RETRY, RETRYING
+        from fruits_features.compute.emr_clusters import RETRYING
         from fruits_features.compute.emr_operators import (
             EmrCreateRunClusterOperator,
             EmrTerminateRunClusterOperator,
@@ -79,7 +79,7 @@ class EmrBackend:
             job_flow_overrides=plan["emr_cluster"],
             run_id=plan["run_id"],
             emr_conn_id=None,
-            botocore_config=NO_RETRY,
+            botocore_config=RETRYING,  # all but RunJobFlow (EmrRunJobFlowOnceHook)
             # RunJobFlow answers in seconds; a call that hangs is killed, and on_kill ends
             # whatever cluster it made.
             execution_timeout=timedelta(minutes=15),

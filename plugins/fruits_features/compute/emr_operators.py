@@ -16,7 +16,7 @@ from airflow.providers.amazon.aws.operators.emr import (
     EmrTerminateJobFlowOperator,
 )
 
-from fruits_features.compute.emr_clusters import RETRYING, terminate_run_clusters
+from fruits_features.compute.emr_clusters import NO_RETRY, RETRYING, terminate_run_clusters
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,16 +27,31 @@ def retrying_client(aws_conn_id: str | None, region_name: str | None) -> Any:
     return EmrHook(aws_conn_id=aws_conn_id, region_name=region_name, config=RETRYING).conn
 
 
+class EmrRunJobFlowOnceHook(EmrHook):
+    """EmrHook that sends RunJobFlow once, whatever its client's retries: the call is not
+    idempotent, and botocore's retry of a request that failed after EMR accepted it creates
+    another cluster. Every other call (the describe right after it, the waiter) retries as
+    the operator's ``botocore_config`` says: one throttled call must not end a new cluster."""
+
+    def create_job_flow(self, job_flow_overrides: dict[str, Any]) -> dict[str, Any]:
+        once = EmrHook(
+            emr_conn_id=self.emr_conn_id,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=NO_RETRY,
+        )
+        return once.create_job_flow(job_flow_overrides)
+
+
 class EmrCreateRunClusterOperator(EmrCreateJobFlowOperator):
     """Create the run's cluster once; if anything fails after the request, end what it made.
 
     :param run_id: the run whose tag the cluster carries (templated), to find it when its id
         never came back (an error answer to a request EMR carried out, a denied follow-up call).
-
-    Pass ``botocore_config`` without retries: RunJobFlow is not idempotent, and botocore's
-    retry of a request that failed after EMR accepted it creates another cluster.
     """
 
+    aws_hook_class = EmrRunJobFlowOnceHook
     template_fields: Sequence[str] = (*EmrCreateJobFlowOperator.template_fields, "run_id")
 
     def __init__(self, *, run_id: str, **kwargs: Any) -> None:
