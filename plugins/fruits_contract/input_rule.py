@@ -9,6 +9,9 @@ dropped silently.
   inner folder as its class: a stray sub-folder must not become a class of its own.
 - A hidden name (a path part starting with ``.``) is skipped: ``._IMG_0001.jpg`` is the
   metadata macOS leaves beside every copied file, not a photo.
+- A key that is not a canonical path (an empty, ``.`` or ``..`` part: ``Kiwi//x.jpg``,
+  ``Kiwi/../x.jpg``) is skipped: S3 stores it as it is, but a file system (s3a, EMRFS, a
+  local copy) would read it as another path, another object's or none.
 
 The job lists the bank itself (not through Hadoop's file sources) and reads each image by
 its path, so names Hadoop would hide (``_photo.jpg``) or refuse (``IMG 12:30:01.jpg``) are
@@ -26,6 +29,8 @@ NOT_IN_A_CLASS_FOLDER = "not in a class folder (Training/<class>/<file>)"
 IN_A_SUB_FOLDER = "in a folder inside its class folder: only Training/<class>/<file> is read"
 NOT_AN_IMAGE = "not an image file (.jpg, .jpeg or .png)"
 HIDDEN_NAME = "hidden: a name starting with '.' (such as macOS's ._ metadata files)"
+NOT_CANONICAL = "not a canonical path: an empty, '.' or '..' part names another file"
+NOT_A_NAME = ("", ".", "..")
 
 
 def classify(relative: str) -> tuple[str | None, str | None]:
@@ -34,9 +39,11 @@ def classify(relative: str) -> tuple[str | None, str | None]:
     ``relative`` is the file's path below ``Training/``, with ``/`` separators.
     """
     parts = relative.split("/")
+    label = None if parts[0] in NOT_A_NAME else parts[0]
+    if any(part in NOT_A_NAME for part in parts):
+        return label, NOT_CANONICAL
     if len(parts) < 2:
         return None, NOT_IN_A_CLASS_FOLDER
-    label = parts[0]
     if any(part.startswith(".") for part in parts):
         return label, HIDDEN_NAME
     if len(parts) > 2:

@@ -30,8 +30,16 @@ CASES = [
     # A stray sub-folder is reported, not made a class of its own (nor, in mode apples,
     # left out of both the images and the skipped files).
     ("Apple Red/thumbs/0_100.jpg", "Apple Red", rule.IN_A_SUB_FOLDER),
-    ("Apple Red//0_100.jpg", "Apple Red", rule.IN_A_SUB_FOLDER),
     ("Apple Red/a/b/c.png", "Apple Red", rule.IN_A_SUB_FOLDER),
+    # Keys S3 stores as they are but a file system (s3a, EMRFS, a local copy) reads as
+    # another path: skipped for what they are, never read as the file they would name.
+    ("Apple Red//0_100.jpg", "Apple Red", rule.NOT_CANONICAL),
+    ("/0_100.jpg", None, rule.NOT_CANONICAL),
+    ("/Apple Red/0_100.jpg", None, rule.NOT_CANONICAL),
+    ("Apple Red/./0_100.jpg", "Apple Red", rule.NOT_CANONICAL),
+    ("Apple Red/../Kiwi/0_100.jpg", "Apple Red", rule.NOT_CANONICAL),
+    ("../0_100.jpg", None, rule.NOT_CANONICAL),
+    ("Apple Red/0_100.jpg/", "Apple Red", rule.NOT_CANONICAL),
 ]
 
 
