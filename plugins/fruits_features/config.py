@@ -189,6 +189,13 @@ class StorageSettings(SettingsGroup):
     region: Annotated[
         str, matching(r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as 'eu-west-1'")
     ] = setting("eu-west-1", "AWS region (GDPR: data stays in the EU)")
+    deployment: Annotated[
+        str, matching(r"[a-z0-9][a-z0-9-]{0,39}", "a name of a-z 0-9 - (at most 40)")
+    ] = setting(
+        "default",
+        "this deployment's name, on every cluster it makes: give each deployment sharing an "
+        "AWS account its own (`staging`, `prod`)",
+    )
     # S3 bucket naming rules, minus the rarely used dotted names.
     bucket: Annotated[
         str, matching(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", "a bucket name (3-63 of a-z 0-9 -)")

@@ -43,6 +43,7 @@ def placeholders(config: PipelineConfig, account: str) -> dict[str, str]:
         # EMR's default instance profile and its role share a name; PassRole names the role.
         "instance_profile": emr.emr_instance_profile,
         "project_tag": PROJECT_TAG,
+        "deployment": storage.deployment,
     }
 
 

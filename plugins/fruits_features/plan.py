@@ -10,6 +10,7 @@ the values later tasks need, so no task reads or validates them again.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -50,6 +51,10 @@ class RunPlan:
     compute: str  # the backend's name
     aws_conn_id: str
     region: str
+    deployment: str = "default"  # FRUITS_DEPLOYMENT, on every cluster of the run
+    # Made once per run by check_inputs: what the run's cluster carries and its sweeps look
+    # for. Run ids repeat across deployments (``scheduled__<time>``); tokens do not.
+    run_token: str = ""
     maintain: bool = False  # the feature store's maintenance is due: run it after the job
     retention_hours: int = 168  # what its VACUUM keeps
     backend: Mapping[str, Any] = field(default_factory=dict)  # the backend's section
@@ -132,8 +137,9 @@ def build_plan(
     identity: Mapping[str, Any] | None = None,
     maintain: bool = False,
     inventory: str | None = None,
+    run_token: str | None = None,
 ) -> RunPlan:
-    """Plan of one run (pure), without the backend's section."""
+    """Plan of one run, without the backend's section; a new run token unless given."""
     layout = run_layout(config, params.mode, run_key(run_id))
     return RunPlan(
         run_id=run_id,
@@ -150,6 +156,8 @@ def build_plan(
         compute=config.compute,
         aws_conn_id=config.storage.aws_conn_id,
         region=config.storage.region,
+        deployment=config.storage.deployment,
+        run_token=run_token or secrets.token_hex(8),
         maintain=maintain,
         retention_hours=config.store.feature_store_retention_hours,
     )

@@ -115,14 +115,18 @@ def requests_of(call: AwsCall, cluster_tags: Callable[[str], Mapping[str, str]])
     if call.service == "emr":
         action = f"elasticmapreduce:{call.operation}"
         if call.operation == "RunJobFlow":
+            # Tags given at creation are authorized with RunJobFlow's request tags (EMR's
+            # "Require cluster tagging when a cluster is created"), not as AddTags.
             tags = {t["Key"]: t["Value"] for t in call.params.get("Tags", [])}
             context = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
             requests = [Request(action, "*", context)]
-            if tags:  # tagging at creation is authorized as AddTags too
-                requests.append(Request("elasticmapreduce:AddTags", "*", context))
-            for role in (call.params.get("ServiceRole"), call.params.get("JobFlowRole")):
+            # The service role goes to EMR, the instance profile's role to the EC2 instances.
+            for role, service in (
+                (call.params.get("ServiceRole"), "elasticmapreduce.amazonaws.com"),
+                (call.params.get("JobFlowRole"), "ec2.amazonaws.com"),
+            ):
                 if role:
-                    requests.append(Request("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{role}"))
+                    requests.append(pass_role(role, service))
             return requests
         cluster_ids = call.params.get("JobFlowIds") or [
             call.params.get("ClusterId")
@@ -143,6 +147,12 @@ def requests_of(call: AwsCall, cluster_tags: Callable[[str], Mapping[str, str]])
             ]
         return [Request(action, "*")]
     return [Request(f"{call.service}:{call.operation}", "*")]
+
+
+def pass_role(role: str, service: str) -> Request:
+    return Request(
+        "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{role}", {"iam:PassedToService": service}
+    )
 
 
 def _as_list(value: Any) -> list[str]:

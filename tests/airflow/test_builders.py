@@ -137,6 +137,9 @@ def test_planned_image_count(mode, available, limit, planned):
     assert MODES[mode].planned_images(available, limit) == planned
 
 
+TAGS = {"deployment": "default", "run_token": "0123456789abcdef"}
+
+
 def test_cluster_spec_exact():
     layout = run_layout(CONFIG, "apples", KEY)
     python = "/opt/fruits-features/venv/bin/python"
@@ -147,7 +150,8 @@ def test_cluster_spec_exact():
         "EbsOptimized": True,
     }
     artifacts = f"s3://my-bucket/fruits-features/artifacts/{KEY}/"
-    assert cluster_spec(EMR, SIZING, layout, RUN_ID, "apples", "onnxruntime") == {
+    tags = {"deployment": "prod", "run_token": "00112233aabbccdd"}
+    assert cluster_spec(EMR, SIZING, layout, RUN_ID, "apples", "onnxruntime", **tags) == {
         "Name": f"fruits-features-apples-{KEY}",
         "ReleaseLabel": "emr-7.11.0",
         "Applications": [{"Name": "Spark"}, {"Name": "Hadoop"}],
@@ -218,6 +222,8 @@ def test_cluster_spec_exact():
         "ServiceRole": "EMR_DefaultRole",
         "Tags": [
             {"Key": "project", "Value": "fruits-features"},
+            {"Key": "deployment", "Value": "prod"},
+            {"Key": "run_token", "Value": "00112233aabbccdd"},
             {"Key": "run_id", "Value": RUN_ID},
             {"Key": "mode", "Value": "apples"},
         ],
@@ -237,7 +243,8 @@ def test_cluster_spec_follows_config():
     )
     emr = config.group(EmrSettings)
     sizing = spark_sizing(emr.core_instance_type, emr.core_instance_count)
-    spec = cluster_spec(emr, sizing, run_layout(config, "full", KEY), RUN_ID, "full", "openvino")
+    layout = run_layout(config, "full", KEY)
+    spec = cluster_spec(emr, sizing, layout, RUN_ID, "full", "openvino", **TAGS)
     core = spec["Instances"]["InstanceGroups"][1]
     assert (core["InstanceType"], core["InstanceCount"]) == ("r5.2xlarge", 4)
     assert spec["BootstrapActions"][0]["ScriptBootstrapAction"]["Args"][1].endswith(
@@ -248,9 +255,8 @@ def test_cluster_spec_follows_config():
         "PYSPARK_PYTHON": "/opt/py/bin/python"
     }
     assert spec["AutoTerminationPolicy"] == {"IdleTimeout": 900}
-    default = cluster_spec(
-        EMR, SIZING, run_layout(CONFIG, "full", KEY), RUN_ID, "full", "tensorflow"
-    )
+    layout = run_layout(CONFIG, "full", KEY)
+    default = cluster_spec(EMR, SIZING, layout, RUN_ID, "full", "tensorflow", **TAGS)
     assert "Ec2SubnetId" not in default["Instances"]
 
 

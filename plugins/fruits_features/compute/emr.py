@@ -51,7 +51,14 @@ class EmrBackend:
         return {
             # Each key is an XCom of its own, read by one operator (or the report).
             "emr_cluster": cluster_spec(
-                settings, sizing, layout, plan.run_id, params.mode, params.engine
+                settings,
+                sizing,
+                layout,
+                plan.run_id,
+                params.mode,
+                params.engine,
+                deployment=plan.deployment,
+                run_token=plan.run_token,
             ),
             "emr_steps": steps,
             "emr_watch": watch,
@@ -77,7 +84,8 @@ class EmrBackend:
         create_cluster = EmrCreateRunClusterOperator(
             task_id="create_cluster",
             job_flow_overrides=plan["emr_cluster"],
-            run_id=plan["run_id"],
+            run_token=plan["run_token"],
+            deployment=plan["deployment"],
             emr_conn_id=None,
             botocore_config=RETRYING,  # all but RunJobFlow (EmrRunJobFlowOnceHook)
             # RunJobFlow answers in seconds; a call that hangs is killed, and on_kill ends

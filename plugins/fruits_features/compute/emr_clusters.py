@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from fruits_features.compute.emr_spec import PROJECT_TAG, RUN_ID_TAG
+from fruits_features.compute.emr_spec import DEPLOYMENT_TAG, PROJECT_TAG, RUN_TOKEN_TAG
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +31,30 @@ def _active_clusters(client: Any) -> Iterator[dict[str, Any]]:
         yield from page.get("Clusters", [])
 
 
-def run_clusters(client: Any, run_id: str, name_prefix: str = PROJECT_TAG) -> list[str]:
-    """Ids of the active clusters tagged with this run (``run_id`` as the tag holds it)."""
+def run_clusters(
+    client: Any, run_token: str, deployment: str, name_prefix: str = PROJECT_TAG
+) -> list[str]:
+    """Ids of the active clusters of this run: the project's, this deployment's, with the
+    run's token (never another deployment's run of the same id)."""
+    wanted = {"project": PROJECT_TAG, DEPLOYMENT_TAG: deployment, RUN_TOKEN_TAG: run_token}
     found = []
     for summary in _active_clusters(client):
-        # The name says which run a cluster belongs to; the tags confirm it.
+        # The name says which project a cluster belongs to; the tags which run.
         if not summary.get("Name", "").startswith(name_prefix):
             continue
         cluster = client.describe_cluster(ClusterId=summary["Id"])["Cluster"]
         tags = {tag["Key"]: tag["Value"] for tag in cluster.get("Tags", [])}
-        if tags.get("project") == PROJECT_TAG and tags.get(RUN_ID_TAG) == run_id[:256]:
+        if run_token and all(tags.get(key) == value for key, value in wanted.items()):
             found.append(summary["Id"])
     return found
 
 
-def terminate_run_clusters(client: Any, run_id: str, name_prefix: str = PROJECT_TAG) -> list[str]:
+def terminate_run_clusters(
+    client: Any, run_token: str, deployment: str, name_prefix: str = PROJECT_TAG
+) -> list[str]:
     """Terminate every active cluster of this run; returns their ids."""
-    ids = run_clusters(client, run_id, name_prefix)
+    ids = run_clusters(client, run_token, deployment, name_prefix)
     if ids:
-        log.warning("Terminating cluster(s) %s of run %s", ", ".join(ids), run_id)
+        log.warning("Terminating cluster(s) %s of run token %s", ", ".join(ids), run_token)
         client.terminate_job_flows(JobFlowIds=ids)
     return ids

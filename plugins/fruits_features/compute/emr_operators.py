@@ -47,16 +47,22 @@ class EmrRunJobFlowOnceHook(EmrHook):
 class EmrCreateRunClusterOperator(EmrCreateJobFlowOperator):
     """Create the run's cluster once; if anything fails after the request, end what it made.
 
-    :param run_id: the run whose tag the cluster carries (templated), to find it when its id
-        never came back (an error answer to a request EMR carried out, a denied follow-up call).
+    :param run_token: the run's token, a tag of its cluster (templated), and
+    :param deployment: the deployment's name, another: to find the cluster when its id never
+        came back (an error answer to a request EMR carried out, a denied follow-up call).
     """
 
     aws_hook_class = EmrRunJobFlowOnceHook
-    template_fields: Sequence[str] = (*EmrCreateJobFlowOperator.template_fields, "run_id")
+    template_fields: Sequence[str] = (
+        *EmrCreateJobFlowOperator.template_fields,
+        "run_token",
+        "deployment",
+    )
 
-    def __init__(self, *, run_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, run_token: str, deployment: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.run_id = run_id
+        self.run_token = run_token
+        self.deployment = deployment
 
     def execute(self, context: Context) -> str | None:
         try:
@@ -72,11 +78,13 @@ class EmrCreateRunClusterOperator(EmrCreateJobFlowOperator):
     def _end_run_clusters(self) -> None:
         try:
             ended = terminate_run_clusters(
-                retrying_client(self.aws_conn_id, self.region_name), self.run_id
+                retrying_client(self.aws_conn_id, self.region_name),
+                self.run_token,
+                self.deployment,
             )
         except Exception:
             # The run's final check (no_cluster_left) looks again and fails the run if it can't.
-            self.log.exception("Could not look up the clusters of run %s", self.run_id)
+            self.log.exception("Could not look up the clusters of run token %s", self.run_token)
             return
         self.log.warning(
             "Creating the cluster failed; terminated the run's cluster(s): %s",
@@ -119,11 +127,11 @@ def ensure_no_cluster_left(plan_xcom: dict[str, Any] | None) -> None:
     plan = RunPlan.from_xcom(plan_xcom)
     client = retrying_client(plan.aws_conn_id, plan.region)
     try:
-        left = terminate_run_clusters(client, plan.run_id)
+        left = terminate_run_clusters(client, plan.run_token, plan.deployment)
     except Exception as error:
         raise RuntimeError(
             f"cannot check that no EMR cluster of run {plan.run_id} is left running "
-            f"({error}); look for clusters tagged run_id={plan.run_id} and terminate them"
+            f"({error}); look for clusters tagged run_token={plan.run_token} and terminate them"
         ) from error
     if left:
         raise RuntimeError(

@@ -16,6 +16,10 @@ from fruits_features.s3_layout import (
 
 PROJECT_TAG = "fruits-features"
 RUN_ID_TAG = "run_id"
+# What makes a cluster this run's: run ids repeat across deployments (two deployments on
+# one schedule both run ``scheduled__<time>``); the token check_inputs made does not.
+RUN_TOKEN_TAG = "run_token"
+DEPLOYMENT_TAG = "deployment"
 EXECUTOR_CORES = 4
 
 
@@ -190,6 +194,9 @@ def cluster_spec(
     run_id: str,
     mode: str,
     engine: str,
+    *,
+    deployment: str,
+    run_token: str,
 ) -> dict[str, Any]:
     """``run_job_flow`` request of a transient cluster for one run."""
     python = settings.emr_python
@@ -259,10 +266,12 @@ def cluster_spec(
         ],
         "JobFlowRole": settings.emr_instance_profile,
         "ServiceRole": settings.emr_service_role,
-        # Found by these when its id is unknown (compute/emr_clusters.py); the IAM policy
-        # only lets the DAG act on clusters tagged with the project.
+        # Found by its run token when its id is unknown (compute/emr_clusters.py); the IAM
+        # policy only lets the DAG act on clusters tagged with the project and deployment.
         "Tags": [
             {"Key": "project", "Value": PROJECT_TAG},
+            {"Key": DEPLOYMENT_TAG, "Value": deployment},
+            {"Key": RUN_TOKEN_TAG, "Value": run_token},
             {"Key": RUN_ID_TAG, "Value": run_id[:256]},
             {"Key": "mode", "Value": mode},
         ],
