@@ -100,6 +100,31 @@ def refuse_used_outputs(s3: RunS3Hook, layout: RunLayout, results: Path) -> None
         raise InputCheckError(f"{results} already exists: refusing to overwrite an earlier run")
 
 
+def claim_outputs(
+    s3: RunS3Hook, layout: RunLayout, deployment: str, run_id: str, run_token: str
+) -> None:
+    """Make the run's prefix this run's, once: two deployments sharing a bucket and an output
+    prefix, on one schedule, plan the same prefix and both find it empty. The first claim
+    wins; a later check of the same run (a retry, a cleared run) keeps it."""
+    claim = {"deployment": deployment, "run_id": run_id, "run_token": run_token}
+    text = json.dumps(claim)
+    if s3.create_text(layout.bucket, layout.claim_key, text):
+        return
+    held = s3.read_text(layout.bucket, layout.claim_key) or "{}"
+    try:
+        owner = json.loads(held)
+    except ValueError:
+        owner = {}
+    if (owner.get("deployment"), owner.get("run_id")) == (deployment, run_id):
+        s3.put_text(layout.bucket, layout.claim_key, text)
+        return
+    raise InputCheckError(
+        f"{layout.output_uri}/ is claimed by run {owner.get('run_id')} of deployment "
+        f"{owner.get('deployment')} (s3://{layout.bucket}/{layout.claim_key}): deployments "
+        "sharing a bucket need their own FRUITS_OUTPUT_PREFIX (and each its FRUITS_DEPLOYMENT)"
+    )
+
+
 def newest_manifest(s3: RunS3Hook, inventory: str) -> str:
     """The manifest.json of an inventory configuration's newest delivery."""
     bucket, prefix = split_s3_uri(inventory.rstrip("/") + "/")

@@ -114,6 +114,24 @@ class RunS3Hook(S3Hook):
     def put_text(self, bucket: str, key: str, text: str) -> None:
         self.conn.put_object(Bucket=bucket, Key=key, Body=text.encode())
 
+    def create_text(self, bucket: str, key: str, text: str) -> bool:
+        """Write an object only if there is none (a conditional write): False if there is."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.conn.put_object(Bucket=bucket, Key=key, Body=text.encode(), IfNoneMatch="*")
+        except ClientError as error:
+            # 412: it exists; 409: another conditional write of it is in flight.
+            if error.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+                "409",
+                "412",
+            ):
+                return False
+            raise
+        return True
+
     def download_objects(
         self, bucket: str, objects: Iterable[dict[str, Any]], prefix: str, target: Path
     ) -> int:

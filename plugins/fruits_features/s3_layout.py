@@ -46,6 +46,8 @@ ARTIFACT_NAMES = (
 )
 
 LAST_SUCCESS_NAME = "_last_success.json"
+# Beside the mode's runs: which run and deployment each run prefix belongs to.
+CLAIMS_FOLDER = "_claims"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -116,6 +118,12 @@ class RunLayout:
     def maintenance_uri(self) -> str:
         """Where this run's maintenance of the feature store records what it did."""
         return s3_uri(self.bucket, f"{self.feature_store_prefix}/maintenance/{self.run_key}")
+
+    @property
+    def claim_key(self) -> str:
+        """Who writes this run's prefix: made once, by a conditional write (input_check)."""
+        mode_prefix, key = self.output_prefix.rstrip("/").rsplit("/", 1)
+        return f"{mode_prefix}/{CLAIMS_FOLDER}/{key}.json"
 
     @property
     def last_success_key(self) -> str:

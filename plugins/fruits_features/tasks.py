@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from fruits_features.compute.registry import compute_backend
 from fruits_features.config import CoreSettings, PipelineConfig
-from fruits_features.input_check import check_run_inputs, refuse_used_outputs
+from fruits_features.input_check import check_run_inputs, claim_outputs, refuse_used_outputs
 from fruits_features.job_package import upload_run_artifacts
 from fruits_features.output_facts import facts_in_folder, facts_on_s3
 from fruits_features.output_validation import Expected, OutputReport, validate_run
@@ -85,6 +86,8 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
     if params.may_skip and (last := redundant_run(s3, layout, identity)):
         raise AirflowSkipException(skip_message(last))
     maintain = check_maintenance(s3, layout, config.store.feature_store_maintenance_days)
+    token = secrets.token_hex(8)
+    claim_outputs(s3, layout, config.storage.deployment, run_id, token)
     plan = build_plan(
         config,
         params,
@@ -94,6 +97,7 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
         identity=identity,
         maintain=maintain,
         inventory=inputs.inventory,
+        run_token=token,
     )
     return plan.with_backend(compute_backend(config.compute).plan_section(config, plan))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -135,3 +136,29 @@ def test_a_skip_needs_the_last_successs_outputs_where_its_record_says(
         again = plan_run(config, params, "scheduled__2026-12-03T01:00:00+00:00")
     assert again.identity == first.identity
     assert f"its outputs at {first.layout.output_uri}/ are no longer complete" in caplog.text
+
+
+def test_two_deployments_sharing_a_bucket_never_write_into_one_run_prefix(
+    pipeline_env, s3_server, monkeypatch
+):
+    """Same schedule, same run id, same bucket and output prefix: both would pass the
+    empty-prefix check at 01:00 and write into one folder. The first claims the prefix (a
+    conditional write); the other is refused before anything starts, naming the owner. The
+    same run again (a retried or cleared check_inputs) keeps its claim."""
+    from fruits_features.input_check import InputCheckError
+    from fruits_features.settings import config_at_run_time
+    from fruits_features.tasks import plan_run
+
+    params, run_id = (
+        RunParams(mode="mini", pca_components=5),
+        "scheduled__2026-12-07T01:00:00+00:00",
+    )
+    monkeypatch.setenv("FRUITS_DEPLOYMENT", "prod")
+    prod = plan_run(config_at_run_time(), params, run_id)
+    monkeypatch.setenv("FRUITS_DEPLOYMENT", "staging")
+    refused = re.escape(f"claimed by run {run_id} of deployment prod")
+    with pytest.raises(InputCheckError, match=refused):
+        plan_run(config_at_run_time(), params, run_id)
+    monkeypatch.setenv("FRUITS_DEPLOYMENT", "prod")
+    again = plan_run(config_at_run_time(), params, run_id)
+    assert again.layout.output_uri == prod.layout.output_uri
