@@ -22,14 +22,16 @@ from fruits_features.s3 import RunS3Hook, S3Access
 from fruits_features.s3_layout import split_s3_uri
 
 
-def split_step(args: list[str]) -> tuple[list[str], str, list[str]]:
-    """``spark-submit [options] entry [job args]`` → (options, entry, job args)."""
-    assert args[0] == "spark-submit", args
+def split_step(args: list[str]) -> tuple[list[str], list[str], str, list[str]]:
+    """``[wrapper] spark-submit [options] entry [job args]`` → (wrapper, options, entry,
+    job args): the wrapper (``timeout ...``) is what runs spark-submit on the master."""
+    start = args.index("spark-submit")
+    wrapper, args = args[:start], args[start:]
     index, options = 1, []
     while args[index].startswith("--"):
         options += args[index : index + 2]
         index += 2
-    return options, args[index], args[index + 1 :]
+    return wrapper, options, args[index], args[index + 1 :]
 
 
 def _option(args: list[str], name: str) -> str | None:
@@ -69,7 +71,7 @@ class StepExecutor:
     def run(self, args: list[str], log_uri: str) -> StepRun:
         from fruits_features.job_invocation import find_spark_submit, local_jars, local_spark_env
 
-        options, entry, job_args = split_step(args)
+        wrapper, options, entry, job_args = split_step(args)
         # The program's own parser: a step it cannot parse fails here as it would on EMR.
         program = Path(entry).stem
         REQUESTS[program].from_argv(job_args)
@@ -81,6 +83,7 @@ class StepExecutor:
             )
             confs = [a for k, v in self.access.spark_conf().items() for a in ("--conf", f"{k}={v}")]
             command = [
+                *wrapper,  # as command-runner.jar runs it: the step's maximum run time
                 str(find_spark_submit()),
                 *("--master", "local[2]", "--conf", "spark.ui.enabled=false"),
                 # EMR's own Delta Lake (delta-defaults) and EMRFS stand for these jars there.

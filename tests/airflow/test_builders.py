@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from fruits_features.compute.emr_spec import (
     log_uri,
     spark_sizing,
     spark_step,
+    step_command,
     step_log_uri,
     yarn_fit_problems,
 )
@@ -264,13 +266,15 @@ def test_spark_step_exact():
     run = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
     artifacts = f"s3://my-bucket/fruits-features/artifacts/{KEY}/"
     invocation = run.invocation()
-    step = spark_step(invocation, f"fruits-features mini {KEY}", SIZING)
+    step = spark_step(invocation, f"fruits-features mini {KEY}", SIZING, 7500)
     assert step == {
         "Name": f"fruits-features mini {KEY}",
         "ActionOnFailure": "CONTINUE",
         "HadoopJarStep": {
             "Jar": "command-runner.jar",
             "Args": [
+                # A step cannot outlive its maximum run time (the sensor's timeout + 5 min).
+                *("timeout", "--kill-after=60", "7500"),
                 "spark-submit",
                 "--deploy-mode",
                 "client",
@@ -304,12 +308,28 @@ def test_spark_step_exact():
     }
 
 
+def test_a_step_cannot_outlive_its_maximum_run_time():
+    """Without a teardown (Airflow down, the run deleted), a hung step would keep its
+    cluster busy, never idle, forever. As command-runner.jar runs it, the step's command ends
+    at its maximum: the sensor's timeout and five minutes."""
+    started = time.monotonic()
+    done = subprocess.run(step_command(["sleep", "60"], 1), check=False)
+    assert done.returncode == 124  # the step FAILED; the cluster is then idle
+    assert time.monotonic() - started < 10
+    config = build_config({"bucket": "my-bucket", "step_timeout_seconds": "900"})
+    plan = build_plan(config, RunParams("mini", 5, 24), RUN_ID, 24, maintain=True)
+    steps = compute_backend("emr").plan_section(config, plan)["emr_steps"]
+    assert [s["HadoopJarStep"]["Args"][:4] for s in steps] == [
+        ["timeout", "--kill-after=60", "1200", "spark-submit"]
+    ] * 2
+
+
 def test_the_step_is_what_the_job_parses():
     """The step's arguments, after spark-submit's, through the job's own parser."""
     from fruits_job.job import parse as parse_args
 
     run = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
-    args = spark_step(run.invocation(), "x", SIZING)["HadoopJarStep"]
+    args = spark_step(run.invocation(), "x", SIZING, 7500)["HadoopJarStep"]
     argv = args["Args"]
     entry = argv.index(run.layout.artifact_uri("process_fruits_data.py"))
     parsed = parse_args(argv[entry + 1 :])

@@ -15,6 +15,7 @@ from typing import Any
 from fruits_features.compute.base import Segment
 from fruits_features.compute.emr_settings import EmrSettings
 from fruits_features.compute.emr_spec import (
+    STEP_GRACE_SECONDS,
     SizingError,
     cluster_spec,
     spark_sizing,
@@ -39,10 +40,11 @@ class EmrBackend:
             raise SizingError("the job does not fit the cluster: " + "; ".join(problems))
         layout, params = plan.layout, plan.params
         step_name = f"fruits-features {params.mode} {layout.run_key}"
-        steps = [spark_step(plan.invocation(), step_name, sizing)]
+        max_seconds = config.core.step_timeout_seconds + STEP_GRACE_SECONDS
+        steps = [spark_step(plan.invocation(), step_name, sizing, max_seconds)]
         if plan.maintain:  # the feature store's maintenance, after the job, on its cluster
             name = f"fruits-features maintenance {layout.run_key}"
-            steps.append(spark_step(plan.maintenance_invocation(), name, sizing))
+            steps.append(spark_step(plan.maintenance_invocation(), name, sizing, max_seconds))
         watch = {
             "poll_seconds": config.core.step_poll_seconds,
             "timeout_seconds": config.core.step_timeout_seconds,

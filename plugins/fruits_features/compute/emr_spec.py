@@ -279,7 +279,22 @@ def cluster_spec(
     }
 
 
-def spark_step(invocation: JobInvocation, name: str, sizing: SparkSizing) -> dict[str, Any]:
+# A step outlives the sensor watching it by this much: normally the sensor's timeout fails
+# the run and the teardown ends the cluster first; without Airflow, the step still ends.
+STEP_GRACE_SECONDS = 300
+
+
+def step_command(args: list[str], max_seconds: int) -> list[str]:
+    """``args`` run with a maximum run time: SIGTERM after ``max_seconds`` (the step
+    FAILED, exit 124), SIGKILL a minute later. With every step bounded and the cluster's
+    idle timeout, a cluster whose teardown never runs (an Airflow outage, a deleted run)
+    still ends: its life is at most the bootstrap, each step's maximum and the idle timeout."""
+    return ["timeout", "--kill-after=60", str(max_seconds), *args]
+
+
+def spark_step(
+    invocation: JobInvocation, name: str, sizing: SparkSizing, max_seconds: int
+) -> dict[str, Any]:
     """The one ``spark-submit`` step of a run, the driver on the master (client deploy mode).
 
     Client mode: the master (idle otherwise, with the full venv) holds the driver, whose
@@ -294,6 +309,6 @@ def spark_step(invocation: JobInvocation, name: str, sizing: SparkSizing) -> dic
         "ActionOnFailure": "CONTINUE",
         "HadoopJarStep": {
             "Jar": "command-runner.jar",
-            "Args": invocation.spark_submit(options=options),
+            "Args": step_command(invocation.spark_submit(options=options), max_seconds),
         },
     }
