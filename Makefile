@@ -7,13 +7,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt requirements-jvm.txt | sha1sum | cut -c1-12)
 
-.PHONY: help setup demo airflow airflow-stop airflow-status test test-all test-fast lint format bench bench-pca bench-incremental job-zip clean check-setup check-demo check-lint check-test
+.PHONY: help setup demo airflow airflow-stop airflow-status compose-env test test-all test-fast lint format bench bench-pca bench-incremental job-zip clean check-setup check-demo check-lint check-test
 
 help:
 	@echo "make demo       set up, start a local S3, run the DAG (local Spark) on the sample images"
 	@echo "make airflow    a local Airflow: UI on 127.0.0.1:8080 (AIRFLOW_PORT=...), scheduler,"
 	@echo "                triggerer, local S3 with the sample images; no Docker needed"
 	@echo "make airflow-stop    stop what make airflow started (airflow-status: what runs)"
+	@echo "make compose-env     .env for docker-compose: .env.example and generated secrets"
 	@echo "make test       set up, lint and run the tests not marked long (~11 min)"
 	@echo "make test-all   the whole suite, long tests included (~30 min): what CI runs"
 	@echo "make test-fast  the tests not marked slow (~2 min)"
@@ -40,6 +41,9 @@ $(STAMP):
 
 demo: check-demo setup
 	VENV=$(abspath $(VENV)) scripts/demo.sh
+
+compose-env:
+	python3 scripts/compose_env.py
 
 airflow: check-demo setup
 	VENV=$(abspath $(VENV)) scripts/airflow.sh start

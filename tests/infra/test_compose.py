@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from fruits_features.config import env_name
@@ -58,8 +57,8 @@ def _docker_compose(*args: str, env_file: Path | None = None) -> subprocess.Comp
     """Run docker-compose on the file as a fresh checkout would see it.
 
     A developer's own .env and FRUITS_*/AIRFLOW*/AWS_* shell variables would
-    otherwise leak into the rendered file; an empty env file stands in unless
-    ``env_file`` is given.
+    otherwise leak into the rendered file; a freshly generated one (``make
+    compose-env``) stands in unless ``env_file`` is given.
     """
     binary = require_tool("docker-compose")
     env = {
@@ -69,8 +68,7 @@ def _docker_compose(*args: str, env_file: Path | None = None) -> subprocess.Comp
     }
     with tempfile.TemporaryDirectory() as scratch:
         if env_file is None:
-            env_file = Path(scratch) / "empty.env"
-            env_file.touch()
+            env_file = _generated_env(Path(scratch))
         return subprocess.run(
             [
                 binary,
@@ -152,12 +150,6 @@ def test_docker_compose_accepts_the_file():
     result = _docker_compose("config", "-q")
     assert result.returncode == 0, result.stderr
     # A variable without a default renders as "" with only a warning.
-    assert "is not set" not in result.stderr, result.stderr
-
-
-def test_docker_compose_accepts_the_env_example():
-    result = _docker_compose("config", "-q", env_file=ENV_EXAMPLE)
-    assert result.returncode == 0, result.stderr
     assert "is not set" not in result.stderr, result.stderr
 
 
@@ -296,9 +288,8 @@ def test_stack_defaults_to_local_compute():
     assert env["FRUITS_AWS_CONN_ID"] == "aws_default"
 
 
-@pytest.mark.parametrize("env_file", [None, ENV_EXAMPLE], ids=["compose-default", "env-example"])
-def test_default_connection_sends_s3_to_seaweedfs(env_file, tmp_path):
-    rendered = _rendered(env_file)["services"]
+def test_default_connection_sends_s3_to_seaweedfs(tmp_path):
+    rendered = _rendered(_generated_env(tmp_path / "env"))["services"]
     scheduler_env = rendered["airflow-scheduler"]["environment"]
 
     client = _s3_client_seen_by_airflow(scheduler_env["AIRFLOW_CONN_AWS_DEFAULT"], tmp_path)
@@ -360,3 +351,73 @@ def test_every_env_example_setting_reaches_the_containers():
     interpolated = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", compose_text))
     for name in _env_example_names():
         assert name in forwarded | interpolated, name
+
+
+# --- what the stack exposes, and its secrets (issue 24 #5)
+
+COMPOSE_ENV = REPO / "scripts" / "compose_env.py"
+SECRET_NAMES = (
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+    "AIRFLOW_FERNET_KEY",
+    "LOCAL_S3_ACCESS_KEY",
+    "LOCAL_S3_SECRET_KEY",
+)
+
+
+def _generated_env(folder: Path) -> Path:
+    """A fresh checkout's .env, as `make compose-env` writes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, str(COMPOSE_ENV), "--env-file", str(folder / ".env")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return folder / ".env"
+
+
+def _values(env_file: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in env_file.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#") and "=" in line
+    )
+
+
+def test_the_stack_listens_on_loopback_only():
+    """Every visitor of the UI is an admin and the S3 server's key pair is in .env: neither
+    may be reachable from the network the laptop is on."""
+    for name, service in _services().items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_the_stack_has_no_fixed_secret(tmp_path):
+    """No key, secret or password of the stack is in the repository: `make compose-env`
+    generates them into .env, and compose refuses to start without them, saying so."""
+    text = COMPOSE_FILE.read_text(encoding="utf-8") + ENV_EXAMPLE.read_text(encoding="utf-8")
+    for fixed in ("fruits-secret", "dev-jwt-secret", "dev-api-secret", 'FERNET_KEY: ""'):
+        assert fixed not in text, fixed
+    refused = _docker_compose("config", "-q", env_file=ENV_EXAMPLE)
+    assert refused.returncode != 0
+    assert "make compose-env" in refused.stderr, refused.stderr
+    first, second = _values(_generated_env(tmp_path / "a")), _values(_generated_env(tmp_path / "b"))
+    for name in SECRET_NAMES:
+        assert len(first[name]) >= 16 and first[name] != second[name], name
+    rendered = _rendered(tmp_path / "a" / ".env")["services"]
+    env = rendered["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__CORE__FERNET_KEY"] == first["AIRFLOW_FERNET_KEY"]
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == first["AIRFLOW_JWT_SECRET"]
+    assert (
+        rendered["seaweedfs"]["environment"]["AWS_SECRET_ACCESS_KEY"]
+        == first["LOCAL_S3_SECRET_KEY"]
+    )
+
+
+def test_compose_env_keeps_what_a_env_already_holds(tmp_path):
+    env_file = _generated_env(tmp_path)
+    before = _values(env_file)
+    env_file.write_text(env_file.read_text() + "FRUITS_BUCKET=my-own-bucket\n")
+    _generated_env(tmp_path)
+    after = _values(env_file)
+    assert after == {**before, "FRUITS_BUCKET": "my-own-bucket"}
