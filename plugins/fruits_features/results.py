@@ -16,7 +16,7 @@ from fruits_contract import outputs
 from fruits_features.config import PipelineConfig
 from fruits_features.output_layout import SOURCE, RunFolder
 from fruits_features.run_params import RunParams
-from fruits_features.s3 import RunS3Hook
+from fruits_features.s3 import PARTIAL, RunS3Hook
 from fruits_features.s3_layout import RunLayout
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ def download_scope(config: PipelineConfig, params: RunParams) -> str:
 
 
 def prune_results(mode_dir: Path, keep: int, current: Path) -> list[Path]:
-    """Remove the oldest downloaded runs of a mode beyond ``keep``; never ``current``.
+    """Remove the oldest downloaded runs of a mode beyond ``keep``, and half downloads left
+    by killed tasks; never ``current``.
 
     Best effort: the run is computed and published by then. Runs are ordered by when they
     were downloaded (their ``_SOURCE`` marker, written last); what is not a downloaded run
@@ -47,8 +48,10 @@ def prune_results(mode_dir: Path, keep: int, current: Path) -> list[Path]:
 
     runs = [p for p in mode_dir.iterdir() if not p.is_symlink() and (p / SOURCE).is_file()]
     runs.sort(key=downloaded_at, reverse=True)
+    # Half downloads of killed tasks (one run of the DAG at a time: none is in progress).
+    half = [p for p in mode_dir.glob(f"*{PARTIAL}") if not p.is_symlink() and p.is_dir()]
     removed = []
-    for folder in runs[keep:]:
+    for folder in [*runs[keep:], *half]:
         if folder.resolve() == current.resolve():
             continue
         try:

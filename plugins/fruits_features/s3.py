@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 # Many small objects (images, Spark part files): latency-bound, so a few in flight at once.
 TRANSFER_THREADS = 8
+# Where a download lands before it is complete (results.py removes those of killed tasks).
+PARTIAL = ".partial"
 
 
 def relative_key(key: str, prefix: str) -> PurePosixPath:
@@ -167,7 +169,7 @@ class RunS3Hook(S3Hook):
         keys = [key for part in parts for key in self.object_keys(bucket, prefix + part)]
         if not keys:
             raise FileNotFoundError(f"nothing under s3://{bucket}/{prefix}")
-        partial = target.with_name(target.name + ".partial")
+        partial = target.with_name(target.name + PARTIAL)
         shutil.rmtree(partial, ignore_errors=True)
         try:
             count = self.download_keys(bucket, keys, prefix, partial)

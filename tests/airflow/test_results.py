@@ -101,3 +101,14 @@ def test_links_stray_files_and_an_unremovable_folder_never_fail_the_pruning(
     assert (results / "archived").is_symlink() and (kept_elsewhere / "pca").is_dir()
     assert (results / "stray.txt").read_text() == "mine" and locked.is_dir()
     assert f"Could not remove the local copy of an older run {locked}" in caplog.text
+
+
+def test_half_downloads_of_killed_tasks_are_removed(tmp_path):
+    """A download lands in ``<run>.partial`` first; a task killed mid-way (SIGKILL, a lost
+    worker) leaves it. One run of the DAG at a time: any other is a leftover."""
+    current = _downloaded_run(tmp_path, "current", 3_000)
+    left = tmp_path / "killed-run.partial"
+    (left / "pca").mkdir(parents=True)
+    (left / "pca" / "part-0.parquet").write_bytes(b"x")
+    prune_results(tmp_path, keep=5, current=current)
+    assert not left.exists() and current.is_dir()
