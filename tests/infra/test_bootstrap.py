@@ -35,7 +35,7 @@ TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ install_dependencies
 def _pins(path: Path) -> dict[str, str]:
     pins: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
+        line = line.split("#", 1)[0].strip().removesuffix("\\").strip()
         if not line or line.startswith("-"):
             continue
         name, version = line.split("==")
@@ -113,6 +113,19 @@ def test_requirements_agree_with_constraints(path):
         if constraints.get(name) != version
     }
     assert not mismatched, f"{path.name} vs constraints.txt: {mismatched}"
+
+
+@pytest.mark.parametrize("path", REQUIREMENTS, ids=lambda p: p.name)
+def test_every_pin_carries_the_hashes_of_its_files(path):
+    """pip installs in hash-checking mode: a file swapped on the index, a mirror or the way
+    fails the bootstrap instead of running on the cluster."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pins = [i for i, line in enumerate(lines) if line and line[0].isalnum()]
+    assert pins
+    for i in pins:
+        assert lines[i].endswith(" \\") and lines[i + 1].lstrip().startswith("--hash=sha256:"), (
+            lines[i]
+        )
 
 
 @pytest.mark.parametrize("path", REQUIREMENTS, ids=lambda p: p.name)
