@@ -224,6 +224,36 @@ def _emr_backends():
         yield from list(regions.values())
 
 
+def moto_emr(moto_server: str):
+    """A boto3 EMR client of moto's server."""
+    import boto3
+
+    return boto3.client(
+        "emr",
+        endpoint_url=moto_server,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def start_moto_cluster(client, name: str, tags: dict[str, str] | None = None) -> str:
+    """A waiting cluster in moto, as RunJobFlow makes one; its id."""
+    return client.run_job_flow(
+        Name=name,
+        ReleaseLabel="emr-7.11.0",
+        LogUri="s3://logs-bucket/emr-logs/",
+        Instances={
+            "MasterInstanceType": "m5.xlarge",
+            "InstanceCount": 1,
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+    )["JobFlowId"]
+
+
 def emr_clusters() -> list:
     """Every cluster moto knows (server mode files them under us-east-1 whatever the region)."""
     return [c for backend in _emr_backends() for c in list(backend.clusters.values())]

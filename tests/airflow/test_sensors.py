@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 
-from tests.airflow.conftest import aws_connection
+from tests.airflow.conftest import aws_connection, moto_emr, start_moto_cluster
 
 
 @pytest.fixture
 def cluster_id(monkeypatch, moto_server) -> str:
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection("http://unused", moto_server))
-    emr = boto3.client(
-        "emr",
-        endpoint_url=moto_server,
-        region_name="eu-west-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    response = emr.run_job_flow(
-        Name="sensor-test",
-        ReleaseLabel="emr-7.11.0",
-        LogUri="s3://logs-bucket/emr-logs/",
-        Instances={
-            "MasterInstanceType": "m5.xlarge",
-            "InstanceCount": 1,
-            "KeepJobFlowAliveWhenNoSteps": True,
-        },
-        JobFlowRole="EMR_EC2_DefaultRole",
-        ServiceRole="EMR_DefaultRole",
-    )
-    return response["JobFlowId"]
+    return start_moto_cluster(moto_emr(moto_server), "sensor-test")
 
 
 def make_sensor(cluster_id: str):
@@ -75,13 +55,7 @@ def test_watch_settings_apply_at_run_time(cluster_id):
 
 
 def _running_step(cluster_id: str, moto_server: str) -> str:
-    emr = boto3.client(
-        "emr",
-        endpoint_url=moto_server,
-        region_name="eu-west-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    emr = moto_emr(moto_server)
     steps = [
         {
             "Name": "job",
