@@ -115,7 +115,9 @@ def test_successful_run_survives_throttling_and_ends_its_cluster(
     assert cluster.release_label == "emr-7.11.0"
     assert cluster.service_role == "FromVariable"
     (step,) = cluster.steps
-    assert step.args[:5] == ["spark-submit", "--deploy-mode", "client", "--driver-memory", "8192m"]
+    # At most the sensor's wait (FRUITS_STEP_TIMEOUT_SECONDS=180 here) and 5 minutes.
+    assert step.args[:4] == ["timeout", "--kill-after=60", "480", "spark-submit"]
+    assert step.args[4:8] == ["--deploy-mode", "client", "--driver-memory", "8192m"]
     assert driver.runs[step.id].code == 0, driver.runs[step.id].output[-3000:]
     args = driver.handled[step.id]
     assert (args["--mode"], args["--pca-components"], args["--limit"]) == ("mini", "5", "24")
