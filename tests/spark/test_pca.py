@@ -95,7 +95,7 @@ def numpy_pca(features: Path) -> tuple[np.ndarray, np.ndarray]:
     return eigenvalues[:K] / eigenvalues.sum(), eigenvectors[:, order[:K]].T
 
 
-def fit_repeatedly(features: Path, library: str, work: Path) -> dict:
+def fit_repeatedly(features: list[Path], library: str, work: Path) -> dict:
     from fruits_features.job_invocation import find_spark_submit, local_spark_env
     from fruits_features.job_package import build_job_zip
 
@@ -112,7 +112,7 @@ def fit_repeatedly(features: Path, library: str, work: Path) -> dict:
             *("--conf", f"spark.driver.extraJavaOptions={options}"),
             *("--py-files", str(build_job_zip(REPO, work))),
             str(Path(__file__).with_name("pca_repeat.py")),
-            *(str(features), str(K), str(REPEATS), str(out)),
+            *(",".join(map(str, features)), str(K), str(REPEATS), str(out)),
         ],
         env=local_spark_env(),
         capture_output=True,
@@ -124,23 +124,24 @@ def fit_repeatedly(features: Path, library: str, work: Path) -> dict:
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("features", ["mini", "larger"])
 @pytest.mark.parametrize(
     ("library", "lapack"),
     [(MISSING, "F2jLAPACK"), (OPENBLAS, "JNILAPACK")],
     ids=["pure-java", "openblas"],
 )
-def test_every_fit_matches_numpy(feature_sets, features, library, lapack, tmp_path):
+def test_every_fit_matches_numpy(feature_sets, library, lapack, tmp_path):
     if library == OPENBLAS:
         assert Path(OPENBLAS).is_file(), "apt-get install libopenblas0-pthread"
-    explained, components = numpy_pca(feature_sets[features])
 
-    result = fit_repeatedly(feature_sets[features], library, tmp_path)
+    result = fit_repeatedly(list(feature_sets.values()), library, tmp_path)
 
     assert result["lapack"].endswith(lapack), result["lapack"]
-    assert len(result["fits"]) == REPEATS
-    for attempt, fit in enumerate(result["fits"]):
-        gap = np.abs(np.array(fit["explained"]) - explained).max()
-        assert gap < 1e-6, f"fit {attempt}: explained variance off by {gap:.2e}"
-        cosines = np.abs(np.sum(np.array(fit["components"]) * components, axis=1))
-        assert cosines.min() > 0.9999, f"fit {attempt}: component cosines {cosines.min():.6f}"
+    for name, features in feature_sets.items():
+        explained, components = numpy_pca(features)
+        fits = result["fits"][str(features)]
+        assert len(fits) == REPEATS
+        for attempt, fit in enumerate(fits):
+            gap = np.abs(np.array(fit["explained"]) - explained).max()
+            assert gap < 1e-6, f"{name}, fit {attempt}: explained variance off by {gap:.2e}"
+            cosines = np.abs(np.sum(np.array(fit["components"]) * components, axis=1))
+            assert cosines.min() > 0.9999, f"{name}, fit {attempt}: cosines {cosines.min():.6f}"
