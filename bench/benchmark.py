@@ -107,6 +107,14 @@ def print_rows(rows: list[tuple[str, str, str]]) -> None:
         print(f"{label:<{width}}  {value:>16}  {extra}")
 
 
+def finish(rows: list[tuple[str, str, str]], work: Path, keep: bool) -> int:
+    """Print the results; remove the work folder unless asked to keep it. The exit code."""
+    print_rows(rows)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
@@ -227,10 +235,7 @@ def main() -> int:
             for engine, rate in rates.items()
         ]
 
-    print_rows(rows)
-    if not opts.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return finish(rows, work, opts.keep)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-from benchmark import REPO, SOURCES, WEIGHTS, gib, print_rows, spark_submit  # noqa: E402
+from benchmark import REPO, SOURCES, WEIGHTS, finish, gib, spark_submit  # noqa: E402
 from inputs import prepare_input  # noqa: E402
 
 from fruits_features.job_invocation import (  # noqa: E402
@@ -246,10 +246,7 @@ def main() -> int:
         if not opts.keep:
             shutil.rmtree(bank)
 
-    print_rows(rows)
-    if not opts.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return finish(rows, work, opts.keep)
 
 
 if __name__ == "__main__":

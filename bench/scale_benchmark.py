@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "bench"), str(REPO)]
-from benchmark import SOURCES, WEIGHTS, gib, print_rows  # noqa: E402
+from benchmark import SOURCES, WEIGHTS, finish, gib  # noqa: E402
 from incremental_benchmark import Tree, submit  # noqa: E402
 from inputs import prepare_input  # noqa: E402
 
@@ -226,10 +226,7 @@ def main() -> int:
         rows += curve([int(n) for n in opts.curve.split(",")], work, opts)
     if opts.compare:
         rows += compare(opts.compare, opts.baseline.resolve(), work, opts)
-    print_rows(rows)
-    if not opts.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return finish(rows, work, opts.keep)
 
 
 if __name__ == "__main__":
