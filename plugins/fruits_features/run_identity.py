@@ -110,7 +110,8 @@ def redundant_run(
     last = unchanged_since(identity, last_success(s3, layout))
     if last is None:
         return None
-    if last.get("outputs_sha256") != outputs_digest(s3, str(last.get("output_uri"))):
+    recorded = last.get("outputs_sha256")  # None in a record of an earlier version: run
+    if not recorded or recorded != outputs_digest(s3, str(last.get("output_uri"))):
         log.warning(
             "Nothing changed since run %s, but its outputs at %s/ are no longer complete "
             "(deleted, or expired by a lifecycle rule): running again.",

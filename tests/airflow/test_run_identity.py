@@ -136,6 +136,12 @@ def test_a_skip_needs_the_last_successs_outputs_where_its_record_says(
         again = plan_run(config, params, "scheduled__2026-12-03T01:00:00+00:00")
     assert again.identity == first.identity
     assert f"its outputs at {first.layout.output_uri}/ are no longer complete" in caplog.text
+    # A record written before it held the outputs' digest: run (never skip on doubt).
+    earlier = {"identity": dict(first.identity), "run_id": first.run_id, "output_uri": None}
+    client.put_object(
+        Bucket=BUCKET, Key=first.layout.last_success_key, Body=json.dumps(earlier).encode()
+    )
+    assert plan_run(config, params, "scheduled__2026-12-04T01:00:00+00:00").identity
 
 
 def test_two_deployments_sharing_a_bucket_never_write_into_one_run_prefix(
