@@ -62,8 +62,8 @@ lint: check-lint setup
 test: check-test lint
 	$(BIN)/pytest -m "not long"
 
+# --durations: CI's log names the slowest tests, what to make cheaper when the suite grows.
 test-all: check-test lint
-	# The slowest tests, named in CI's log: what to make cheaper when the suite grows.
 	$(BIN)/pytest --durations=25
 
 test-fast: setup
