@@ -21,7 +21,12 @@ from PIL import Image
 from tests.airflow.conftest import BUCKET, QUIET_TEST_CLIENT
 from tests.spark.images import broken_files, sample_images
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_db"), QUIET_TEST_CLIENT]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.long,
+    pytest.mark.usefixtures("airflow_db"),
+    QUIET_TEST_CLIENT,
+]
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "fruits_features_dag.py"
 QUOTED_CLASS = 'Apple "Quote" O\'Neil'

@@ -77,6 +77,7 @@ def assert_aws_would_accept(calls, pipeline_env, **settings: str) -> None:
     assert denied == [], "\n".join(f"{c.operation}: {r}" for c, r in denied)
 
 
+@pytest.mark.long
 def test_successful_run_survives_throttling_and_ends_its_cluster(
     monkeypatch, pipeline_env, emr_steps, emr_faults, s3_server, db_variables, capfd
 ):
@@ -163,6 +164,7 @@ def test_successful_run_survives_throttling_and_ends_its_cluster(
     assert_aws_would_accept(calls.calls, pipeline_env, emr_service_role="FromVariable")
 
 
+@pytest.mark.long
 def test_a_step_that_fails_for_real_fails_the_run_and_ends_the_cluster(
     monkeypatch, pipeline_env, emr_steps, s3_server, tmp_path, capfd
 ):

@@ -19,7 +19,7 @@ from tests.airflow.scale import write_inventory
 from tests.conftest import WEIGHTS, spark_submit_job
 from tests.spark.images import sample_images
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def test_the_job_and_check_inputs_read_the_bank_from_its_inventory(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fruits_features.s3_layout import run_key
 from tests.airflow.conftest import (
     AIRFLOW_ENV,
     BUCKET,
@@ -28,11 +29,21 @@ DAG_FILE = REPO / "dags" / "fruits_features_dag.py"
 
 @pytest.mark.usefixtures("airflow_db")
 def test_local_run_gives_validated_outputs_on_s3_and_in_results(
-    monkeypatch, pipeline_env, s3_server, capfd
+    monkeypatch, pipeline_env, s3_server, capfd, tmp_path
 ):
     from airflow.dag_processing.dagbag import DagBag
 
     monkeypatch.setenv("FRUITS_COMPUTE", "local")
+    # The worker's results as a user left them, one run kept: an older downloaded run, a
+    # link to a copy kept elsewhere, a file of their own. Pruning never fails the run.
+    monkeypatch.setenv("FRUITS_RESULTS_KEEP", "1")
+    results = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini"
+    older, kept = results / "older-run", tmp_path / "archive" / "kept-run"
+    for copy in (older, kept):
+        (copy / "summary").mkdir(parents=True)
+        (copy / "_SOURCE").write_text(f"s3://{BUCKET}/elsewhere/{copy.name}\n")
+    (results / "latest").symlink_to(kept, target_is_directory=True)
+    (results / "notes.txt").write_text("mine")
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert bag.import_errors == {}
     dag = bag.dags["fruits_features"]
@@ -55,8 +66,10 @@ def test_local_run_gives_validated_outputs_on_s3_and_in_results(
     assert "stage features: started (24 images)" in log
     assert "valid: images 24, errors 0, features 24, K 5" in log
 
-    results = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini"
-    (folder,) = results.iterdir()
+    folder = results / run_key(run.run_id)
+    assert sorted(p.name for p in results.iterdir()) == sorted([folder.name, "latest", "notes.txt"])
+    assert (results / "latest").is_symlink() and (kept / "_SOURCE").is_file()
+    assert (results / "notes.txt").read_text() == "mine"
     info = json.loads((folder / "model_info" / "model_info.json").read_text())
     assert info["run_id"] == run.run_id
     assert info["counts"]["images_selected"] == 24

@@ -110,7 +110,7 @@ def test_a_skip_needs_the_last_successs_outputs_where_its_record_says(
 ):
     """Outputs deleted by hand or expired by a lifecycle rule: the next unchanged night runs
     again (and says why) instead of pointing at outputs that are gone, night after night."""
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     from fruits_features.run_identity import record_success
     from fruits_features.settings import config_at_run_time

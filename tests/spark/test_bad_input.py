@@ -92,6 +92,7 @@ def test_an_existing_run_is_never_overwritten(run_job, job_input, tmp_path):
     assert (tmp_path / "o" / "_SUCCESS").exists()
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_spark_submit_as_the_dag_runs_it(job_input, tmp_path):
     """The job's command line, as the local backend (and EMR) submits it."""

@@ -194,6 +194,7 @@ def test_a_run_that_fails_after_its_features_keeps_them(spark, history, tmp_path
     )
 
 
+@pytest.mark.long
 def test_a_killed_run_leaves_the_table_readable_and_consistent(spark, history, tmp_path):
     """SIGKILL of the whole job (spark-submit, its JVM and workers) once its features are
     merged: the table is readable, holds them once, and the next run reuses them."""
@@ -248,6 +249,7 @@ def test_a_killed_run_leaves_the_table_readable_and_consistent(spark, history, t
     )
 
 
+@pytest.mark.long
 def test_a_changed_engine_or_weights_file_starts_cold(spark, history, tmp_path):
     import h5py
 
