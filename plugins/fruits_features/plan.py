@@ -137,9 +137,8 @@ def build_plan(
     identity: Mapping[str, Any] | None = None,
     maintain: bool = False,
     inventory: str | None = None,
-    run_token: str | None = None,
 ) -> RunPlan:
-    """Plan of one run, without the backend's section; a new run token unless given."""
+    """Plan of one run, without the backend's section, with a new run token."""
     layout = run_layout(config, params.mode, run_key(run_id))
     return RunPlan(
         run_id=run_id,
@@ -157,7 +156,7 @@ def build_plan(
         aws_conn_id=config.storage.aws_conn_id,
         region=config.storage.region,
         deployment=config.storage.deployment,
-        run_token=run_token or secrets.token_hex(8),
+        run_token=secrets.token_hex(8),
         maintain=maintain,
         retention_hours=config.store.feature_store_retention_hours,
     )

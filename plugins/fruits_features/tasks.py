@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -86,8 +85,6 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
     if params.may_skip and (last := redundant_run(s3, layout, identity)):
         raise AirflowSkipException(skip_message(last))
     maintain = check_maintenance(s3, layout, config.store.feature_store_maintenance_days)
-    token = secrets.token_hex(8)
-    claim_outputs(s3, layout, config.storage.deployment, run_id, token)
     plan = build_plan(
         config,
         params,
@@ -97,8 +94,8 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
         identity=identity,
         maintain=maintain,
         inventory=inputs.inventory,
-        run_token=token,
     )
+    claim_outputs(s3, layout, plan.deployment, run_id, plan.run_token)
     return plan.with_backend(compute_backend(config.compute).plan_section(config, plan))
 
 
