@@ -6,7 +6,7 @@ prefixes, region and roles of the configuration, and the account id you give:
     PYTHONPATH=plugins .venv/bin/python -m fruits_features.iam --account 123456789012
 
 - ``airflow``: the identity behind the Airflow AWS connection (S3 transfers, the cluster's
-  life, the report's cost lookups);
+  life, the report's cost lookups, the SNS alerts when a topic is set);
 - ``emr-instance-profile``: what the cluster's nodes (the job) may do on S3.
 
 A test replays every AWS call the DAG makes in its EMR runs against these policies.
@@ -20,6 +20,7 @@ import string
 import sys
 from typing import Any
 
+from fruits_features.alerts import AlertSettings
 from fruits_features.compute.emr_settings import EmrSettings
 from fruits_features.compute.emr_spec import PROJECT_TAG
 from fruits_features.config import PipelineConfig
@@ -49,7 +50,12 @@ def placeholders(config: PipelineConfig, account: str) -> dict[str, str]:
 
 def render_policy(name: str, config: PipelineConfig, account: str = "ACCOUNT") -> dict[str, Any]:
     template = (config.project_path / "iam" / POLICIES[name]).read_text(encoding="utf-8")
-    return json.loads(string.Template(template).substitute(placeholders(config, account)))
+    policy = json.loads(string.Template(template).substitute(placeholders(config, account)))
+    topic = config.group(AlertSettings).alert_sns_topic_arn
+    if name == "airflow" and topic:  # alerts (FRUITS_ALERT_SNS_TOPIC_ARN): that topic only
+        publish = {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish"}
+        policy["Statement"].append({**publish, "Resource": topic})
+    return policy
 
 
 def readme_blocks(config: PipelineConfig) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fruits_contract.job_request import JobRequest, MaintenanceRequest
+from fruits_features.alerts import DAG_ID, AlertSettings, Notifiers, job_deadline
 from fruits_features.config import PipelineConfig
 from fruits_features.job_invocation import JobInvocation
 from fruits_features.results import download_scope
@@ -57,6 +58,8 @@ class RunPlan:
     run_token: str = ""
     maintain: bool = False  # the feature store's maintenance is due: run it after the job
     retention_hours: int = 168  # what its VACUUM keeps
+    # When its job is overdue (alerts.job_deadline), or None: {"seconds", "timeout_seconds", "why"}
+    deadline: Mapping[str, Any] | None = None
     backend: Mapping[str, Any] = field(default_factory=dict)  # the backend's section
 
     @property
@@ -159,7 +162,21 @@ def build_plan(
         run_token=secrets.token_hex(8),
         maintain=maintain,
         retention_hours=config.store.feature_store_retention_hours,
+        deadline=run_deadline(config, params, run_id, planned_images),
     )
+
+
+def run_deadline(
+    config: PipelineConfig, params: RunParams, run_id: str, planned_images: int
+) -> dict[str, Any] | None:
+    """The job's deadline (``alerts.job_deadline``) with what its announcement needs."""
+    deadline = job_deadline(
+        config.group(AlertSettings), planned_images, config.core.step_timeout_seconds
+    )
+    if deadline is None:
+        return None
+    run = {"dag_id": DAG_ID, "run_id": run_id, "mode": params.mode}
+    return {**deadline, **run, "notifiers": Notifiers.from_config(config).to_dict()}
 
 
 def results_folder(config: PipelineConfig, mode: str, key: str) -> Path:

@@ -126,6 +126,11 @@ class RunLayout:
         return f"{mode_prefix}/{CLAIMS_FOLDER}/{key}.json"
 
     @property
+    def overdue_key(self) -> str:
+        """Made once, by a conditional write, when the run's job is announced overdue."""
+        return self.claim_key.removesuffix(".json") + ".overdue.json"
+
+    @property
     def last_success_key(self) -> str:
         """The mode's record of its last successful run (``run_identity``), beside its runs."""
         mode_prefix = self.output_prefix.rstrip("/").rsplit("/", 1)[0]

@@ -16,13 +16,18 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from fruits_features import config
+from fruits_features.alerts import AlertSettings
 from fruits_features.compute.registry import BACKENDS
 from fruits_features.config import PipelineConfig, SettingsGroup
 
 
 def setting_groups() -> list[type[SettingsGroup]]:
     """Every group: the project's, then each compute backend's."""
-    return [*config.PROJECT_GROUPS, *(backend.settings for backend in BACKENDS.values())]
+    return [
+        *config.PROJECT_GROUPS,
+        AlertSettings,
+        *(backend.settings for backend in BACKENDS.values()),
+    ]
 
 
 def setting_fields() -> Iterator[tuple[type[SettingsGroup], str, Any]]:

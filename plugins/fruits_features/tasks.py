@@ -170,6 +170,41 @@ def build_run_report(plan: dict[str, Any], compute: dict[str, Any] | None = None
     return str(files.html)
 
 
+@task(trigger_rule="one_failed", **TRANSFER_RETRIES)
+def report_failure() -> str:
+    """The report of a failed run, where its report would have been: which task failed and
+    the job's own error, as the tasks' failure callbacks recorded them."""
+    from fruits_features.alert_callbacks import FAILURE_XCOM, run_plan
+    from fruits_features.report.failure import build_failure_report
+
+    context = get_current_context()
+    ti = context["ti"]
+    run = run_plan(ti)
+    if run is None:
+        raise AirflowSkipException("check_inputs made no plan: its own log holds the error")
+    failures = [
+        record
+        for task_id in sorted(context["dag"].task_ids)
+        if (record := ti.xcom_pull(task_ids=task_id, key=FAILURE_XCOM))
+    ]
+    paths = build_failure_report(
+        run.results_path / "report", run_id=run.run_id, mode=run.params.mode, failures=failures
+    )
+    s3, prefix = s3_of(run), run.layout.report_prefix
+    for path in paths:
+        s3.conn.upload_file(str(path), run.layout.bucket, prefix + path.name)
+    log.error(
+        "Run %s failed in %s; its report: %s (on S3: s3://%s/%s%s)",
+        run.run_id,
+        ", ".join(f["task"] for f in failures) or "a task that recorded no error",
+        paths[0],
+        run.layout.bucket,
+        prefix,
+        paths[0].name,
+    )
+    return str(paths[0])
+
+
 @task(outlets=[PCA_ASSET])
 def publish_pca(plan: dict[str, Any], report: dict[str, Any]) -> str:
     """Emit an asset event for the run's PCA output (its URI and summary in the extra), and

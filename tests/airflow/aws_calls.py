@@ -146,6 +146,8 @@ def requests_of(call: AwsCall, cluster_tags: Callable[[str], Mapping[str, str]])
                 for cluster in cluster_ids
             ]
         return [Request(action, "*")]
+    if call.service == "sns" and call.operation == "Publish":
+        return [Request("sns:Publish", call.params["TargetArn"])]
     return [Request(f"{call.service}:{call.operation}", "*")]
 
 

@@ -158,8 +158,8 @@ def airflow_db() -> Path:
     return AIRFLOW_HOME
 
 
-def aws_connection(s3_endpoint: str, emr_endpoint: str) -> str:
-    """``AIRFLOW_CONN_AWS_DEFAULT``: S3 to SeaweedFS, EMR to moto."""
+def aws_connection(s3_endpoint: str, emr_endpoint: str, sns_endpoint: str | None = None) -> str:
+    """``AIRFLOW_CONN_AWS_DEFAULT``: S3 to SeaweedFS, EMR (and SNS) to moto."""
     return json.dumps(
         {
             "conn_type": "aws",
@@ -170,6 +170,7 @@ def aws_connection(s3_endpoint: str, emr_endpoint: str) -> str:
                 "service_config": {
                     "s3": {"endpoint_url": s3_endpoint},
                     "emr": {"endpoint_url": emr_endpoint},
+                    "sns": {"endpoint_url": sns_endpoint or emr_endpoint},
                 },
             },
         }
@@ -177,11 +178,37 @@ def aws_connection(s3_endpoint: str, emr_endpoint: str) -> str:
 
 
 @pytest.fixture
-def pipeline_env(monkeypatch, s3_server, emr_faults, tmp_path) -> dict[str, str]:
+def sns_topic(moto_server) -> str:
+    """A new SNS topic in moto: its ARN."""
+    import boto3
+
+    sns = boto3.client(
+        "sns",
+        endpoint_url=moto_server,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    return sns.create_topic(Name=f"alerts-{time.monotonic_ns()}")["TopicArn"]
+
+
+def sns_messages(topic_arn: str) -> list[tuple[str, str]]:
+    """(subject, message) of everything published to the topic, from moto's own record (the
+    provider's hook publishes ``{"default": message}`` with the JSON message structure)."""
+    from moto.backends import get_backend
+
+    account, region = topic_arn.split(":")[4], topic_arn.split(":")[3]
+    sent = get_backend("sns")[account][region].topics[topic_arn].sent_notifications
+    return [(subject, json.loads(message)["default"]) for _, message, subject, *_ in sent]
+
+
+@pytest.fixture
+def pipeline_env(monkeypatch, s3_server, emr_faults, moto_server, tmp_path) -> dict[str, str]:
     """Environment of a test deployment: fast polling, its own results and output prefixes;
-    EMR calls go through the fault proxy (``emr_faults``) to moto."""
+    EMR calls go through the fault proxy (``emr_faults``) to moto, SNS to moto."""
+    connection = aws_connection(s3_server.endpoint, emr_faults.url, sns_endpoint=moto_server)
     env = {
-        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(s3_server.endpoint, emr_faults.url),
+        "AIRFLOW_CONN_AWS_DEFAULT": connection,
         "FRUITS_BUCKET": BUCKET,
         "FRUITS_INPUT_PREFIX": INPUT_PREFIX,
         # Per test, so a test never sees another test's runs.
@@ -306,7 +333,10 @@ class EmrStepDriver:
         while not self._stop.wait(0.2):
             for cluster in emr_clusters():
                 for index, step in enumerate(list(cluster.steps)):
+                    # Steps of other tests' clusters (no run id) are not a run's: left alone.
                     if step.state != "RUNNING" or step.id in self.handled:
+                        continue
+                    if "--run-id" not in step.args:
                         continue
                     run_id = list(step.args)[list(step.args).index("--run-id") + 1]
                     started = self._seen.setdefault(step.id, time.monotonic())

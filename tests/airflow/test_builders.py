@@ -433,7 +433,23 @@ def test_plan_goes_through_xcom_whole():
     assert args[-3:-1] == ["--feature-store", f"s3://{layout.bucket}/fruits-features/feature-store"]
     assert args[-1] == "--export-features"
     assert plan.params.engine == "onnxruntime"
-    assert data["emr_watch"] == {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
+    watch = {"poll_seconds": 60, "timeout_seconds": 7200, "deferrable": True}
+    assert data["emr_watch"] == {
+        **watch,
+        "log_wait_seconds": 300,
+        "deadline": data["emr_watch"]["deadline"],
+    }
+    # 24 planned images: 1.5 x (600 s + 24 / 20 per s), announced once, by a conditional write.
+    deadline = data["emr_watch"]["deadline"]
+    assert (deadline["seconds"], deadline["timeout_seconds"], deadline["mode"]) == (
+        902,
+        7200,
+        "mini",
+    )
+    assert (
+        deadline["marker"]
+        == f"s3://{layout.bucket}/fruits-features/runs/mini/_claims/{KEY}.overdue.json"
+    )
     assert "local" not in data
 
 

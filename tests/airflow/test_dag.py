@@ -29,6 +29,8 @@ EMR_GRAPH = {
     "publish_pca": {"check_inputs", "validate_outputs", "build_run_report"},
     # After the teardown, so that the report has the cluster's whole wall time and cost.
     "build_run_report": {"check_inputs", "validate_outputs", "create_cluster", "terminate_cluster"},
+    # Only when one of these failed (or could not run): the failed run's report.
+    "report_failure": {"watch_step", "download_outputs", "validate_outputs", "build_run_report"},
 }
 LOCAL_GRAPH = {
     "check_inputs": set(),
@@ -39,6 +41,12 @@ LOCAL_GRAPH = {
     "validate_outputs": {"check_inputs", "download_outputs"},
     "publish_pca": {"check_inputs", "validate_outputs", "build_run_report"},
     "build_run_report": {"check_inputs", "validate_outputs"},
+    "report_failure": {
+        "run_spark_locally",
+        "download_outputs",
+        "validate_outputs",
+        "build_run_report",
+    },
 }
 
 
@@ -92,7 +100,10 @@ def test_cluster_is_torn_down_whatever_happens(monkeypatch):
     assert dag.get_task("no_cluster_left").trigger_rule == "all_done"
     # A failed step fails the sensor, so the run fails even though the teardown succeeds.
     # (and the report and the publication, downstream of both, are upstream_failed).
-    assert {t.task_id for t in dag.leaves} == {"publish_pca", "no_cluster_left"}
+    # The failure report is a leaf too, but runs only on a failure: it never turns a failed
+    # run green (publish_pca, upstream_failed then, is still a leaf).
+    assert {t.task_id for t in dag.leaves} == {"publish_pca", "no_cluster_left", "report_failure"}
+    assert dag.get_task("report_failure").trigger_rule == "one_failed"
 
 
 @pytest.mark.usefixtures("no_network")

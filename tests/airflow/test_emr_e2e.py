@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from markupsafe import escape
 
 from fruits_features.iam import render_policy
+from fruits_features.s3_layout import run_key
 from fruits_features.settings import build_config
 from tests.airflow.aws_calls import ACCOUNT, denied_calls, record_aws_calls
 from tests.airflow.aws_model import request_problems
@@ -23,6 +25,7 @@ from tests.airflow.conftest import (
     JOB_CONF,
     QUIET_TEST_CLIENT,
     emr_clusters,
+    sns_messages,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("airflow_db"), QUIET_TEST_CLIENT]
@@ -79,12 +82,14 @@ def assert_aws_would_accept(calls, pipeline_env, **settings: str) -> None:
 
 @pytest.mark.long
 def test_successful_run_survives_throttling_and_ends_its_cluster(
-    monkeypatch, pipeline_env, emr_steps, emr_faults, s3_server, db_variables, capfd
+    monkeypatch, pipeline_env, emr_steps, emr_faults, s3_server, db_variables, capfd, sns_topic
 ):
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    # Alerts on, for failures only (the default): a good night tells nobody.
+    monkeypatch.setenv("FRUITS_ALERT_SNS_TOPIC_ARN", sns_topic)
     # Run-time settings: a database Variable beats its environment twin.
     monkeypatch.setenv("FRUITS_EMR_SERVICE_ROLE", "FromEnvironment")
     db_variables("fruits_emr_service_role", "FromVariable")
@@ -161,12 +166,14 @@ def test_successful_run_survives_throttling_and_ends_its_cluster(
     assert len(events) == 1
     assert events[0].extra["uri"] == f"{args['--output']}/pca/parquet/"
     assert events[0].extra["images"] == 24
+    assert states(run)["report_failure"] == "skipped"
+    assert sns_messages(sns_topic) == []
     assert_aws_would_accept(calls.calls, pipeline_env, emr_service_role="FromVariable")
 
 
 @pytest.mark.long
 def test_a_step_that_fails_for_real_fails_the_run_and_ends_the_cluster(
-    monkeypatch, pipeline_env, emr_steps, s3_server, tmp_path, capfd
+    monkeypatch, pipeline_env, emr_steps, s3_server, tmp_path, capfd, sns_topic
 ):
     # A deployment whose weights file is broken: the job fails on the cluster, not before.
     project = tmp_path / "project"
@@ -177,6 +184,7 @@ def test_a_step_that_fails_for_real_fails_the_run_and_ends_the_cluster(
     (project / "models" / "mobilenet_v2_1.0_224_no_top.weights.h5").write_bytes(b"not hdf5")
     monkeypatch.setenv("FRUITS_PROJECT_DIR", str(project))
     monkeypatch.setenv("FRUITS_SENSOR_DEFERRABLE", "false")
+    monkeypatch.setenv("FRUITS_ALERT_SNS_TOPIC_ARN", sns_topic)
     before = {c.id for c in emr_clusters()}
     driver = emr_steps("RUN")
     dag = load_emr_dag(monkeypatch)
@@ -196,18 +204,65 @@ def test_a_step_that_fails_for_real_fails_the_run_and_ends_the_cluster(
     assert cluster.state == "TERMINATED"
     (step_id,) = driver.handled
     assert driver.runs[step_id].code == 2
-    # Where the failure message points, the job's own error line ends the step's stderr.
+    # The job's own error line ends the step's stderr.gz, where the failure message points;
+    # the sensor quotes it in the task's log, the failure report and the alert.
     location = f"s3://{BUCKET}/fruits-features/emr-logs/{cluster.id}/steps/{step_id}/"
-    log = capfd.readouterr().out
-    assert f"Step logs (controller, stderr, stdout): {location}" in log
-    assert "Rescheduling task" in log
     stderr = s3_server.client().get_object(
         Bucket=BUCKET, Key=location[len(f"s3://{BUCKET}/") :] + "stderr.gz"
     )
     last = gzip.decompress(stderr["Body"].read()).decode().strip().splitlines()[-1]
     assert last.startswith("process_fruits_data: error: weights ")
     assert "cannot be loaded into MobileNetV2" in last
-    assert_aws_would_accept(calls.calls, pipeline_env)
+    log = capfd.readouterr().out
+    assert f"is FAILED: {last} (EMR: " in log
+    assert f"Step logs (controller, stderr, stdout): {location}" in log
+    assert "Rescheduling task" in log
+    assert got["report_failure"] == "success"
+    key = run_key(run.run_id)
+    report = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini" / key / "report" / "report.html"
+    assert str(escape(last)) in report.read_text()  # autoescaped, as the page shows it
+    ((subject, message),) = sns_messages(sns_topic)
+    assert subject == "[fruits_features] mini run failed in watch_step"
+    assert f"Run {run.run_id} of fruits_features (mode mini) failed in task watch_step" in message
+    assert last in message
+    assert f"/{key}/report/report.html" in message
+    assert_aws_would_accept(calls.calls, pipeline_env, alert_sns_topic_arn=sns_topic)
+
+
+@pytest.mark.long
+def test_an_overdue_job_is_announced_once_then_stopped_at_its_timeout_and_its_cluster_ends(
+    monkeypatch, pipeline_env, sns_topic, capfd
+):
+    # Nobody plays EMR: the step stays RUNNING, as a job that hangs would.
+    monkeypatch.setenv("FRUITS_ALERT_SNS_TOPIC_ARN", sns_topic)
+    monkeypatch.setenv("FRUITS_DEADLINE_SECONDS", "8")
+    monkeypatch.setenv("FRUITS_STEP_TIMEOUT_SECONDS", "60")
+    monkeypatch.setenv("FRUITS_STEP_POLL_SECONDS", "2")
+    before = {c.id for c in emr_clusters()}
+    dag = load_emr_dag(monkeypatch)
+
+    with record_aws_calls() as calls:
+        run = dag.test(run_conf=JOB_CONF)
+
+    assert str(run.state) == "failed"
+    got = states(run)
+    assert (got["watch_step"], got["terminate_cluster"], got["no_cluster_left"]) == (
+        "failed",
+        "success",
+        "success",
+    )
+    (cluster,) = new_clusters(before)
+    assert cluster.state == "TERMINATED"
+    # First the deadline (the job still running), once; then the timeout's failure, once.
+    (overdue, failed) = sns_messages(sns_topic)
+    assert overdue[0] == "[fruits_features] mini run past its deadline"
+    assert f"Run {run.run_id} of fruits_features (mode mini)" in overdue[1]
+    assert "past its deadline of 8 s (FRUITS_DEADLINE_SECONDS)" in overdue[1]
+    assert failed[0] == "[fruits_features] mini run failed in watch_step"
+    assert "gave up waiting for step" in failed[1] and "still RUNNING after 60 s" in failed[1]
+    # The deferred wait was cut at the deadline to announce it, then resumed.
+    assert capfd.readouterr().out.count("running trigger in line") >= 2
+    assert_aws_would_accept(calls.calls, pipeline_env, alert_sns_topic_arn=sns_topic)
 
 
 def test_a_bootstrap_failure_cancels_the_step_and_fails_the_run(

@@ -25,6 +25,7 @@ from fruits_features.compute.emr_spec import (
 from fruits_features.compute.facts import ComputeFacts
 from fruits_features.config import PipelineConfig
 from fruits_features.plan import RunPlan
+from fruits_features.s3_layout import s3_uri
 
 
 class EmrBackend:
@@ -49,7 +50,9 @@ class EmrBackend:
             "poll_seconds": config.core.step_poll_seconds,
             "timeout_seconds": config.core.step_timeout_seconds,
             "deferrable": settings.sensor_deferrable,
+            "log_wait_seconds": settings.step_log_wait_seconds,
         }
+        overdue, marker = plan.deadline, s3_uri(layout.bucket, layout.overdue_key)
         return {
             # Each key is an XCom of its own, read by one operator (or the report).
             "emr_cluster": cluster_spec(
@@ -63,7 +66,8 @@ class EmrBackend:
                 run_token=plan.run_token,
             ),
             "emr_steps": steps,
-            "emr_watch": watch,
+            # The job's watch announces it overdue, once per run (a marker on S3 says so).
+            "emr_watch": {**watch, "deadline": overdue and {**overdue, "marker": marker}},
             "emr_watch_maintenance": {**watch, "skip": None if plan.maintain else "not due"},
             "emr_prices": settings.hourly_prices,
         }

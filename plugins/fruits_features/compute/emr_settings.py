@@ -64,6 +64,13 @@ class EmrSettings(SettingsGroup):
         le=7 * 24 * 3600,
     )
     sensor_deferrable: bool = setting(True, "wait for the step in the triggerer")
+    step_log_wait_seconds: int = setting(
+        300,
+        "on a failed step, how long to wait for EMR to push its `stderr.gz` to S3 (it copies "
+        "step logs every few minutes) to quote the job's error in the task log; 0: no wait",
+        ge=0,
+        le=1800,
+    )
     hourly_prices_usd: Annotated[str, AfterValidator(_prices)] = setting(
         "",
         'JSON `{"m5.2xlarge": 0.524}`: EC2 + EMR price per hour, for the report\'s cost '

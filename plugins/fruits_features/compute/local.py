@@ -15,9 +15,11 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
+from fruits_features.alerts import announce_overdue
 from fruits_features.compute.base import Segment
 from fruits_features.compute.spark_process import run_streaming
 from fruits_features.config import PipelineConfig, SettingsGroup, matching, setting
@@ -97,9 +99,10 @@ def stage_artifacts(s3: RunS3Hook, uris: list[str], target: Path) -> dict[str, P
     return local
 
 
-def submit_locally(plan: RunPlan, planned: JobInvocation) -> float:
+def submit_locally(plan: RunPlan, planned: JobInvocation, *, watch_deadline: bool = False) -> float:
     """Run a program of the job's package with local Spark on the run's S3, streaming its
-    output into the task's log; its duration in seconds."""
+    output into the task's log; its duration in seconds. ``watch_deadline``: announce it
+    overdue past the plan's deadline."""
     section = plan.backend["local"]
     s3 = RunS3Hook(aws_conn_id=plan.aws_conn_id, region_name=plan.region)
     access = s3.access()
@@ -115,12 +118,14 @@ def submit_locally(plan: RunPlan, planned: JobInvocation) -> float:
             invocation, master=section["master"], driver_memory=section["driver_memory"]
         )
         log.info("Running: %s", " ".join(command))
+        overdue = plan.deadline if watch_deadline else None
         started = time.monotonic()
         run_streaming(
             command,
             {**env, **access.environment()},
             section["timeout_seconds"],
             lambda line: log.info("%s", line),
+            deadline=overdue and (overdue["seconds"], partial(announce_overdue, overdue)),
         )
     return time.monotonic() - started
 
@@ -128,7 +133,8 @@ def submit_locally(plan: RunPlan, planned: JobInvocation) -> float:
 def run_locally(plan_xcom: dict[str, Any]) -> dict[str, Any]:
     """Run the job with local Spark; it reads and writes the run's S3 in place."""
     plan = RunPlan.from_xcom(plan_xcom)
-    seconds = submit_locally(plan, JobInvocation.from_dict(plan.backend["local"]["job"]))
+    job = JobInvocation.from_dict(plan.backend["local"]["job"])
+    seconds = submit_locally(plan, job, watch_deadline=True)
     log.info("Spark job finished in %.1f s; outputs in %s/", seconds, plan.layout.output_uri)
     return {"spark_seconds": round(seconds, 1)}
 

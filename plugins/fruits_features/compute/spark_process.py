@@ -14,21 +14,12 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from fruits_contract.job_request import ERROR_PREFIX
+from fruits_features.step_logs import step_error
 
 
 class SparkJobError(RuntimeError):
-    """spark-submit exited non-zero; the message is the job's last error line."""
-
-
-def last_error_line(lines: Sequence[str]) -> str:
-    """The line that best explains a failure: the job's own ``error:`` line, else the last
-    Python/Java exception line, else the last line."""
-    for marker in (ERROR_PREFIX, "Error:", "Exception:", "error:"):
-        for line in reversed(lines):
-            if marker in line:
-                return line.strip()
-    return lines[-1].strip() if lines else "no output"
+    """spark-submit failed; the message is the job's error line, then the excerpt of its
+    output that explains it (a failed task's traceback, the lines before the error)."""
 
 
 def _kill_group(pid: int) -> None:
@@ -71,10 +62,12 @@ def run_streaming(
     env: dict[str, str],
     timeout_seconds: float,
     emit: Callable[[str], None],
+    deadline: tuple[float, Callable[[float], None]] | None = None,
 ) -> None:
     """Run ``command``, pass each output line to ``emit`` as it comes; raise SparkJobError on
     failure. The command's process group is killed when the timeout passes, when the task
-    is stopped (SIGTERM), and by the kernel when the task process dies."""
+    is stopped (SIGTERM), and by the kernel when the task process dies. ``deadline``:
+    (seconds, call) — ``call(elapsed)`` once if the command still runs then."""
     tail: deque[str] = deque(maxlen=400)
     process = subprocess.Popen(
         list(command),
@@ -96,8 +89,13 @@ def run_streaming(
             timed_out.set()
             _kill_group(process.pid)
 
-    timer = threading.Timer(timeout_seconds, kill)
-    timer.start()
+    timers = [threading.Timer(timeout_seconds, kill)]
+    if deadline is not None and deadline[0] < timeout_seconds:
+        seconds, call = deadline
+        timers.append(threading.Timer(seconds, lambda: process.poll() is None and call(seconds)))
+    for timer in timers:
+        timer.daemon = True
+        timer.start()
     try:
         with _stopped_by_sigterm(lambda: _kill_group(process.pid)):
             assert process.stdout is not None
@@ -107,11 +105,13 @@ def run_streaming(
                 emit(line)
             code = process.wait()
     finally:
-        timer.cancel()
+        for timer in timers:
+            timer.cancel()
         if process.poll() is None:  # the task is being killed: do not leave Spark behind
             _kill_group(process.pid)
             process.wait()
     if timed_out.is_set():
         raise SparkJobError(f"spark-submit killed after {timeout_seconds:.0f} s")
     if code != 0:
-        raise SparkJobError(f"spark-submit exited {code}: {last_error_line(list(tail))}")
+        error = step_error(list(tail))
+        raise SparkJobError(f"spark-submit exited {code}: {error.line}\n{error.text()}")
