@@ -57,6 +57,9 @@ class RunPlan:
     run_token: str = ""
     maintain: bool = False  # the feature store's maintenance is due: run it after the job
     retention_hours: int = 168  # what its VACUUM keeps
+    # The Spark conf of the OpenLineage listener (lineage.plan_conf), on every program the
+    # run submits; empty: lineage is off.
+    lineage: Mapping[str, str] = field(default_factory=dict)
     backend: Mapping[str, Any] = field(default_factory=dict)  # the backend's section
 
     @property
@@ -84,6 +87,7 @@ class RunPlan:
             entry_point=layout.artifact_uri(ENTRY_POINT_NAME),
             job_zip=layout.artifact_uri(JOB_ZIP_NAME),
             request=request,
+            spark_conf=dict(self.lineage),
         )
 
     def maintenance_invocation(self) -> JobInvocation:
@@ -99,6 +103,7 @@ class RunPlan:
             entry_point=layout.artifact_uri(MAINTENANCE_ENTRY_NAME),
             job_zip=layout.artifact_uri(JOB_ZIP_NAME),
             request=request,
+            spark_conf=dict(self.lineage),
         )
 
     def with_backend(self, section: Mapping[str, Any]) -> RunPlan:
@@ -114,6 +119,7 @@ class RunPlan:
             params=asdict(self.params),
             layout=asdict(self.layout),
             identity=None if self.identity is None else dict(self.identity),
+            lineage=dict(self.lineage),
         )
         return {**own, **self.backend}
 
@@ -137,6 +143,7 @@ def build_plan(
     identity: Mapping[str, Any] | None = None,
     maintain: bool = False,
     inventory: str | None = None,
+    lineage: Mapping[str, str] | None = None,
 ) -> RunPlan:
     """Plan of one run, without the backend's section, with a new run token."""
     layout = run_layout(config, params.mode, run_key(run_id))
@@ -159,6 +166,7 @@ def build_plan(
         run_token=secrets.token_hex(8),
         maintain=maintain,
         retention_hours=config.store.feature_store_retention_hours,
+        lineage=dict(lineage or {}),
     )
 
 
