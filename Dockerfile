@@ -22,11 +22,15 @@ RUN mkdir -p /usr/share/man/man1 \
 ENV JAVA_HOME=/opt/java-17
 # Spark's JVM packages (Delta Lake, s3a), checked by their SHA-256, where the local backend
 # looks for them: <python prefix>/jars.
-COPY requirements-jvm.txt /tmp/fruits-features/
+# The OpenLineage listener apart, in jars/lineage: only runs with lineage on load it.
+COPY requirements-jvm.txt requirements-jvm-lineage.txt /tmp/fruits-features/
 COPY scripts/fetch_jars.py /tmp/fruits-features/scripts/
 RUN python /tmp/fruits-features/scripts/fetch_jars.py \
         --requirements /tmp/fruits-features/requirements-jvm.txt \
-        "$(python -c 'import sys; print(sys.prefix)')/jars"
+        "$(python -c 'import sys; print(sys.prefix)')/jars" \
+    && python /tmp/fruits-features/scripts/fetch_jars.py \
+        --requirements /tmp/fruits-features/requirements-jvm-lineage.txt \
+        "$(python -c 'import sys; print(sys.prefix)')/jars/lineage"
 
 USER airflow
 COPY --chown=airflow:root requirements.txt constraints.txt /tmp/fruits-features/

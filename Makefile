@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt requirements-jvm.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt requirements-jvm.txt requirements-jvm-lineage.txt | sha1sum | cut -c1-12)
 
 .PHONY: help setup demo airflow airflow-stop airflow-status compose-env test test-all test-fast lint format bench bench-pca bench-incremental job-zip clean check-setup check-demo check-lint check-test
 
@@ -36,6 +36,7 @@ $(STAMP):
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install -r requirements-dev.txt -c constraints.txt
 	$(BIN)/python scripts/fetch_jars.py $(VENV)/jars
+	$(BIN)/python scripts/fetch_jars.py --requirements requirements-jvm-lineage.txt $(VENV)/jars/lineage
 	rm -f $(VENV)/.installed-*
 	touch $@
 

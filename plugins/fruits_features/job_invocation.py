@@ -90,12 +90,14 @@ def local_jars() -> list[Path]:
     return jars
 
 
-def local_submit_options(master: str = "local[2]", driver_memory: str = "2g") -> list[str]:
-    """spark-submit options of a local-mode run."""
+def local_submit_options(
+    master: str = "local[2]", driver_memory: str = "2g", extra_jars: Sequence[Path] = ()
+) -> list[str]:
+    """spark-submit options of a local-mode run; ``extra_jars`` beside the usual ones."""
     return [
         *("--master", master, "--driver-memory", driver_memory),
         *("--conf", "spark.ui.enabled=false"),
-        *("--jars", ",".join(str(jar) for jar in local_jars())),
+        *("--jars", ",".join(str(jar) for jar in [*local_jars(), *extra_jars])),
     ]
 
 
@@ -107,10 +109,13 @@ def local_spark_env() -> dict[str, str]:
 
 
 def local_spark_submit(
-    invocation: JobInvocation, *, master: str = "local[2]", driver_memory: str = "2g"
+    invocation: JobInvocation,
+    *,
+    master: str = "local[2]",
+    driver_memory: str = "2g",
+    extra_jars: Sequence[Path] = (),
 ) -> tuple[list[str], dict[str, str]]:
     """Command and environment of a local-mode run of the job."""
-    command = invocation.spark_submit(
-        executable=str(find_spark_submit()), options=local_submit_options(master, driver_memory)
-    )
+    options = local_submit_options(master, driver_memory, extra_jars)
+    command = invocation.spark_submit(executable=str(find_spark_submit()), options=options)
     return command, local_spark_env()

@@ -60,6 +60,9 @@ class RunPlan:
     retention_hours: int = 168  # what its VACUUM keeps
     # When its job is overdue (alerts.job_deadline), or None: {"seconds", "timeout_seconds", "why"}
     deadline: Mapping[str, Any] | None = None
+    # The Spark conf of the OpenLineage listener (lineage.plan_conf), on every program the
+    # run submits; empty: lineage is off.
+    lineage: Mapping[str, str] = field(default_factory=dict)
     backend: Mapping[str, Any] = field(default_factory=dict)  # the backend's section
 
     @property
@@ -87,6 +90,7 @@ class RunPlan:
             entry_point=layout.artifact_uri(ENTRY_POINT_NAME),
             job_zip=layout.artifact_uri(JOB_ZIP_NAME),
             request=request,
+            spark_conf=dict(self.lineage),
         )
 
     def maintenance_invocation(self) -> JobInvocation:
@@ -102,6 +106,7 @@ class RunPlan:
             entry_point=layout.artifact_uri(MAINTENANCE_ENTRY_NAME),
             job_zip=layout.artifact_uri(JOB_ZIP_NAME),
             request=request,
+            spark_conf=dict(self.lineage),
         )
 
     def with_backend(self, section: Mapping[str, Any]) -> RunPlan:
@@ -117,6 +122,7 @@ class RunPlan:
             params=asdict(self.params),
             layout=asdict(self.layout),
             identity=None if self.identity is None else dict(self.identity),
+            lineage=dict(self.lineage),
         )
         return {**own, **self.backend}
 
@@ -140,6 +146,7 @@ def build_plan(
     identity: Mapping[str, Any] | None = None,
     maintain: bool = False,
     inventory: str | None = None,
+    lineage: Mapping[str, str] | None = None,
 ) -> RunPlan:
     """Plan of one run, without the backend's section, with a new run token."""
     layout = run_layout(config, params.mode, run_key(run_id))
@@ -163,6 +170,7 @@ def build_plan(
         maintain=maintain,
         retention_hours=config.store.feature_store_retention_hours,
         deadline=run_deadline(config, params, run_id, planned_images),
+        lineage=dict(lineage or {}),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from airflow.sdk import Asset, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from fruits_features import lineage
 from fruits_features.compute.registry import compute_backend
 from fruits_features.config import CoreSettings, PipelineConfig
 from fruits_features.input_check import check_run_inputs, claim_outputs, refuse_used_outputs
@@ -94,6 +95,9 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
         identity=identity,
         maintain=maintain,
         inventory=inputs.inventory,
+        lineage=lineage.plan_conf(
+            config.project_path, remote=compute_backend(config.compute).remote_driver
+        ),
     )
     claim_outputs(s3, layout, plan.deployment, run_id, plan.run_token)
     return plan.with_backend(compute_backend(config.compute).plan_section(config, plan))

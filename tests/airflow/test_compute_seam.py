@@ -33,6 +33,7 @@ class FakeBackend:
 
     name = "fake"
     settings = FakeSettings
+    remote_driver = False
 
     def __init__(self, s3: S3Server, outputs: Path) -> None:
         self.s3, self.outputs = s3, outputs

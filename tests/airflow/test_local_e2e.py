@@ -100,9 +100,12 @@ def test_airflow_dags_test_cli_on_a_machine_without_native_lapack(tmp_path, s3_s
     """The real CLI in a fresh Airflow home, as an operator would smoke-test a deployment,
     on a machine without OpenBLAS: netlib on its pure-Java LAPACK, where MLlib's own PCA
     failed one time in four with fewer images than dimensions (the job's PCA is fitted ten
-    times per library against numpy in tests/spark/test_pca.py)."""
+    times per library against numpy in tests/spark/test_pca.py). With OpenLineage's file
+    transport on, as a user turns it on: the task and the Spark job linked (see
+    assert_lineage_linked)."""
     home = tmp_path / "airflow-home"
     results = tmp_path / "results"
+    events = tmp_path / "openlineage" / "events.jsonl"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("FRUITS_", "AIRFLOW"))},
         **AIRFLOW_ENV,
@@ -117,6 +120,9 @@ def test_airflow_dags_test_cli_on_a_machine_without_native_lapack(tmp_path, s3_s
         # Every JVM the run starts looks for its native libraries where there are none.
         "JAVA_TOOL_OPTIONS": "-Ddev.ludovic.netlib.blas.nativeLibPath=/nonexistent/libopenblas.so.0"
         " -Ddev.ludovic.netlib.lapack.nativeLibPath=/nonexistent/libopenblas.so.0",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(events), "append": True}
+        ),
     }
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
@@ -136,3 +142,36 @@ def test_airflow_dags_test_cli_on_a_machine_without_native_lapack(tmp_path, s3_s
     assert (info["counts"]["images_selected"], info["pca_components"]) == (12, 3)
     assert info["versions"]["netlib_lapack"] == "F2jLAPACK", info["versions"]
     assert len(info["explained_variance"]) == 3 and 0 < info["variance_kept"] <= 1
+    assert_lineage_linked(events, info["input"], info["output"], info["feature_store"]["uri"])
+
+
+def _events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _uris(event: dict, side: str) -> set[str]:
+    return {f"{d['namespace']}/{d['name']}" for d in event.get(side, [])}
+
+
+def assert_lineage_linked(events: Path, bank: str, output: str, store: str) -> None:
+    """Airflow's events (the file transport's file) and the Spark job's (beside it) are one
+    run: the job's application run names the task that ran it as its parent, by the run id
+    of the task's own events; the task's datasets are the bank and the outputs; the job's,
+    the outputs and the feature table Spark wrote."""
+    task = [e for e in _events(events) if e["job"]["name"] == "fruits_features.run_spark_locally"]
+    assert {e["eventType"] for e in task} >= {"START", "COMPLETE"}, task
+    (task_run,) = {e["run"]["runId"] for e in task}
+    (namespace,) = {e["job"]["namespace"] for e in task}
+    spark = _events(events.with_name("events.spark.jsonl"))
+    parents = {
+        (p["job"]["namespace"], p["job"]["name"], p["run"]["runId"])
+        for e in spark
+        if (p := e["run"].get("facets", {}).get("parent"))
+    }
+    assert (namespace, "fruits_features.run_spark_locally", task_run) in parents, parents
+    done = next(e for e in task if e["eventType"] == "COMPLETE")
+    assert bank in _uris(done, "inputs"), done.get("inputs")
+    assert {output, store, f"{output}/pca/parquet"} <= _uris(done, "outputs"), done["outputs"]
+    written = set().union(*(_uris(e, "outputs") for e in spark))
+    assert f"{output}/pca/csv" in written and f"{store}/features" in written, written
+    assert f"{output}/listing/parquet" in written, written

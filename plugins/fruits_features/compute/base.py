@@ -29,6 +29,9 @@ class Segment:
 class ComputeBackend(Protocol):
     name: str
     settings: type[SettingsGroup]
+    # The job's driver runs off the Airflow machine (a cluster): what it needs is resolved
+    # there, and it cannot write files here (lineage).
+    remote_driver: bool
 
     def plan_section(self, config: PipelineConfig, plan: RunPlan) -> dict[str, Any]:
         """What the backend adds to the run plan (pure; JSON values; keys it owns)."""

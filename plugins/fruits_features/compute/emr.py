@@ -31,6 +31,7 @@ from fruits_features.s3_layout import s3_uri
 class EmrBackend:
     name = "emr"
     settings = EmrSettings
+    remote_driver = True
 
     def plan_section(self, config: PipelineConfig, plan: RunPlan) -> dict[str, Any]:
         settings: EmrSettings = config.group(EmrSettings)
@@ -73,11 +74,11 @@ class EmrBackend:
         }
 
     def segment(self, plan: Any) -> Segment:
-        from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator
         from airflow.sdk import task
 
         from fruits_features.compute.emr_clusters import RETRYING
         from fruits_features.compute.emr_operators import (
+            EmrAddRunStepsOperator,
             EmrCreateRunClusterOperator,
             EmrTerminateRunClusterOperator,
             ensure_no_cluster_left,
@@ -99,7 +100,7 @@ class EmrBackend:
             execution_timeout=timedelta(minutes=15),
             **aws,
         )
-        add_step = EmrAddStepsOperator(
+        add_step = EmrAddRunStepsOperator(
             task_id="add_step",
             job_flow_id=create_cluster.output,
             steps=plan["emr_steps"],

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.emr import EmrHook
 from airflow.providers.amazon.aws.operators.emr import (
+    EmrAddStepsOperator,
     EmrCreateJobFlowOperator,
     EmrTerminateJobFlowOperator,
 )
 
+from fruits_features import lineage
 from fruits_features.compute.emr_clusters import NO_RETRY, RETRYING, terminate_run_clusters
 
 if TYPE_CHECKING:
@@ -90,6 +92,26 @@ class EmrCreateRunClusterOperator(EmrCreateJobFlowOperator):
             "Creating the cluster failed; terminated the run's cluster(s): %s",
             ", ".join(ended) or "none found",
         )
+
+
+class EmrAddRunStepsOperator(EmrAddStepsOperator):
+    """Add the run's steps; with lineage on (the plan gave the steps the listener), each
+    names this task's OpenLineage run as its parent.
+
+    The provider's own injection only edits steps whose command starts with spark-submit;
+    the run's start with ``timeout`` (emr_spec.step_command)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Steps without the listener are left as they are: lineage off changes nothing.
+        super().__init__(openlineage_inject_parent_job_info=True, **kwargs)
+
+    def _inject_openlineage_parent_job_information(
+        self, steps: list[dict], context: Context
+    ) -> list[dict]:
+        if not any(lineage.is_step_on(step) for step in steps):
+            return steps
+        parent = lineage.parent_conf(context)
+        return [lineage.step_with_parent(step, parent) for step in steps]
 
 
 class EmrTerminateRunClusterOperator(EmrTerminateJobFlowOperator):

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
+from fruits_features import lineage
 from fruits_features.alerts import announce_overdue
 from fruits_features.compute.base import Segment
 from fruits_features.compute.spark_process import run_streaming
@@ -99,23 +100,42 @@ def stage_artifacts(s3: RunS3Hook, uris: list[str], target: Path) -> dict[str, P
     return local
 
 
-def submit_locally(plan: RunPlan, planned: JobInvocation, *, watch_deadline: bool = False) -> float:
+def submit_locally(
+    plan: RunPlan,
+    planned: JobInvocation,
+    datasets: tuple[list[str], list[str]],
+    *,
+    watch_deadline: bool = False,
+) -> float:
     """Run a program of the job's package with local Spark on the run's S3, streaming its
-    output into the task's log; its duration in seconds. ``watch_deadline``: announce it
+    output into the task's log; its duration in seconds. ``datasets``: the URIs it reads
+    and writes, the task's lineage when lineage is on; ``watch_deadline``: announce it
     overdue past the plan's deadline."""
     section = plan.backend["local"]
     s3 = RunS3Hook(aws_conn_id=plan.aws_conn_id, region_name=plan.region)
     access = s3.access()
+    spark_conf, jars = {**planned.spark_conf, **access.spark_conf()}, []
+    if lineage.is_on(planned.spark_conf):
+        from airflow.sdk import get_current_context
+
+        # The job's events name this task's run as their parent; the task's own name the
+        # datasets, the bank included (the job reads the photos in Python, unseen by Spark).
+        spark_conf.update(lineage.parent_conf(get_current_context()))
+        jars = lineage.local_jars()
+        lineage.record_datasets(s3, *datasets)
     with work_folder(plan.layout.run_key) as work:
         code = stage_artifacts(s3, [planned.entry_point, planned.job_zip], work)
         invocation = replace(
             planned,
             entry_point=str(code[planned.entry_point]),
             job_zip=str(code[planned.job_zip]),
-            spark_conf={**planned.spark_conf, **access.spark_conf()},
+            spark_conf=spark_conf,
         )
         command, env = local_spark_submit(
-            invocation, master=section["master"], driver_memory=section["driver_memory"]
+            invocation,
+            master=section["master"],
+            driver_memory=section["driver_memory"],
+            extra_jars=jars,
         )
         log.info("Running: %s", " ".join(command))
         overdue = plan.deadline if watch_deadline else None
@@ -133,8 +153,10 @@ def submit_locally(plan: RunPlan, planned: JobInvocation, *, watch_deadline: boo
 def run_locally(plan_xcom: dict[str, Any]) -> dict[str, Any]:
     """Run the job with local Spark; it reads and writes the run's S3 in place."""
     plan = RunPlan.from_xcom(plan_xcom)
+    layout = plan.layout
+    datasets = [layout.input_uri], [layout.output_uri, layout.feature_store_uri, layout.pca_uri]
     job = JobInvocation.from_dict(plan.backend["local"]["job"])
-    seconds = submit_locally(plan, job, watch_deadline=True)
+    seconds = submit_locally(plan, job, datasets, watch_deadline=True)
     log.info("Spark job finished in %.1f s; outputs in %s/", seconds, plan.layout.output_uri)
     return {"spark_seconds": round(seconds, 1)}
 
@@ -146,7 +168,8 @@ def maintain_locally(plan_xcom: dict[str, Any]) -> dict[str, Any]:
     plan = RunPlan.from_xcom(plan_xcom)
     if not plan.maintain:
         raise AirflowSkipException("the feature store's maintenance is not due")
-    seconds = submit_locally(plan, plan.maintenance_invocation())
+    store = plan.layout.feature_store_uri
+    seconds = submit_locally(plan, plan.maintenance_invocation(), ([store], [store]))
     log.info("Feature store maintained in %.1f s: %s/", seconds, plan.layout.maintenance_uri)
     return {"spark_seconds": round(seconds, 1)}
 
@@ -154,6 +177,7 @@ def maintain_locally(plan_xcom: dict[str, Any]) -> dict[str, Any]:
 class LocalBackend:
     name = "local"
     settings = LocalSettings
+    remote_driver = False
 
     def plan_section(self, config: PipelineConfig, plan: RunPlan) -> dict[str, Any]:
         settings: LocalSettings = config.group(LocalSettings)

@@ -1,0 +1,141 @@
+"""Lineage's Spark conf from Airflow's [openlineage] settings, and the EMR step's parent run.
+
+The run that shows both sides linked (Airflow's task and the Spark job, the bank and the
+outputs as datasets) is tests/airflow/test_local_e2e.py's CLI run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fruits_features import lineage
+from fruits_features.compute.registry import compute_backend
+from fruits_features.plan import RunPlan, build_plan
+from fruits_features.run_params import RunParams
+from fruits_features.settings import build_config
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_ID = "manual__2026-01-02T03:04:05.678901+00:00"
+CONFIG = build_config({"bucket": "my-bucket"})
+FILE = {"type": "file", "log_file_path": "/var/ol/events.jsonl", "append": True}
+PARENT = {
+    "spark.openlineage.parentJobNamespace": "default",
+    "spark.openlineage.parentJobName": "fruits_features.add_step",
+    "spark.openlineage.parentRunId": "01a2-run",
+}
+
+
+@pytest.fixture
+def openlineage_env(monkeypatch):
+    """Airflow's OpenLineage as configured by the environment of the test (its settings are
+    cached per process: cleared before and after)."""
+    from airflow.providers.openlineage import conf
+
+    def clear() -> None:
+        for name in dir(conf):
+            if hasattr(getattr(conf, name), "cache_clear"):
+                getattr(conf, name).cache_clear()
+
+    for name in ("AIRFLOW__OPENLINEAGE__TRANSPORT", "OPENLINEAGE_URL", "OPENLINEAGE_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    clear()
+    yield monkeypatch
+    clear()
+
+
+@pytest.mark.parametrize(
+    ("airflow_file", "spark_file"),
+    [
+        ("/var/ol/events.jsonl", "/var/ol/events.spark.jsonl"),
+        ("/var/ol/events.json", "/var/ol/events.spark.jsonl"),
+        ("/var/ol/events", "/var/ol/events.spark.jsonl"),
+        ("/var/ol/ol.v1.log", "/var/ol/ol.v1.log.spark.jsonl"),
+    ],
+)
+def test_the_jobs_events_go_to_a_file_beside_airflows(airflow_file, spark_file):
+    assert lineage.spark_events_path(airflow_file) == spark_file
+
+
+def test_transport_follows_airflows():
+    assert lineage.transport_conf(FILE, remote=False) == {
+        "spark.openlineage.transport.type": "file",
+        "spark.openlineage.transport.location": "/var/ol/events.spark.jsonl",
+    }
+    # The driver on a cluster cannot write on the Airflow machine: a file on its node.
+    remote = lineage.transport_conf(FILE, remote=True)
+    assert remote["spark.openlineage.transport.location"] == (
+        f"{lineage.REMOTE_EVENTS_DIR}/events.spark.jsonl"
+    )
+    assert lineage.transport_conf({"type": "kafka"}, remote=False) == {
+        "spark.openlineage.transport.type": "console"
+    }
+
+
+def test_listener_conf_and_its_pinned_package():
+    package = lineage.listener_package(REPO)
+    assert package.startswith("io.openlineage:openlineage-spark_2.12:")
+    transport = lineage.transport_conf(FILE, remote=False)
+    local = lineage.spark_conf(transport, "ns")
+    assert local == {
+        "spark.extraListeners": lineage.LISTENER,
+        "spark.openlineage.namespace": "ns",
+        **transport,
+    }
+    assert lineage.is_on(local)
+    assert lineage.spark_conf(transport, "ns", package)["spark.jars.packages"] == package
+
+
+def test_off_unless_configured(openlineage_env):
+    assert not lineage.enabled()
+    assert lineage.plan_conf(REPO, remote=False) == {}
+    plan = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
+    assert plan.invocation().spark_conf == {} and not lineage.is_on(plan.lineage)
+
+
+def test_a_file_transport_gives_the_job_a_listener_writing_beside_it(openlineage_env, tmp_path):
+    events = tmp_path / "ol" / "events.jsonl"
+    openlineage_env.setenv(
+        "AIRFLOW__OPENLINEAGE__TRANSPORT", f'{{"type": "file", "log_file_path": "{events}"}}'
+    )
+    openlineage_env.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "nightly")
+    local = lineage.plan_conf(REPO, remote=False)
+    assert local == {
+        "spark.extraListeners": lineage.LISTENER,
+        "spark.openlineage.namespace": "nightly",
+        "spark.openlineage.transport.type": "file",
+        "spark.openlineage.transport.location": str(tmp_path / "ol" / "events.spark.jsonl"),
+    }
+    remote = lineage.plan_conf(REPO, remote=True)
+    assert remote["spark.jars.packages"] == lineage.listener_package(REPO)
+    assert remote["spark.openlineage.transport.location"].startswith(lineage.REMOTE_EVENTS_DIR)
+
+
+def test_emr_steps_carry_the_listener_and_get_the_parent_run_after_spark_submit():
+    plan = build_plan(
+        CONFIG,
+        RunParams("mini", 5, 24),
+        RUN_ID,
+        24,
+        maintain=True,
+        lineage=lineage.spark_conf({}, "ns", "io.openlineage:openlineage-spark_2.12:1.53.0"),
+    )
+    assert RunPlan.from_xcom(plan.to_xcom()) == plan
+    steps = compute_backend("emr").plan_section(CONFIG, plan)["emr_steps"]
+    assert len(steps) == 2 and all(lineage.is_step_on(step) for step in steps)
+    linked = lineage.step_with_parent(steps[0], PARENT)
+    args = linked["HadoopJarStep"]["Args"]
+    at = args.index("spark-submit") + 1
+    assert args[at : at + 6] == [
+        *("--conf", "spark.openlineage.parentJobNamespace=default"),
+        *("--conf", "spark.openlineage.parentJobName=fruits_features.add_step"),
+        *("--conf", "spark.openlineage.parentRunId=01a2-run"),
+    ]
+    # The rest as planned (the planned step itself unchanged: a copy is linked).
+    assert args[:at] + args[at + 6 :] == steps[0]["HadoopJarStep"]["Args"]
+    # Once linked, never twice; and a step without the listener (lineage off) is untouched.
+    assert lineage.step_with_parent(linked, PARENT) == linked
+    off = compute_backend("emr").plan_section(
+        CONFIG, build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
+    )["emr_steps"][0]
+    assert not lineage.is_step_on(off) and lineage.step_with_parent(off, PARENT) == off
