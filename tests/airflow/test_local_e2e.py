@@ -159,7 +159,9 @@ def assert_lineage_linked(events: Path, bank: str, output: str, store: str) -> N
     of the task's own events; the task's datasets are the bank and the outputs; the job's,
     the outputs and the feature table Spark wrote."""
     task = [e for e in _events(events) if e["job"]["name"] == "fruits_features.run_spark_locally"]
-    assert {e["eventType"] for e in task} >= {"START", "COMPLETE"}, task
+    # COMPLETE holds the task's datasets; START is the provider's to send (under
+    # `airflow dags test` it may not come), so the link is checked by the task's run id.
+    assert "COMPLETE" in {e["eventType"] for e in task}, task
     (task_run,) = {e["run"]["runId"] for e in task}
     (namespace,) = {e["job"]["namespace"] for e in task}
     spark = _events(events.with_name("events.spark.jsonl"))
