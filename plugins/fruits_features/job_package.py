@@ -6,6 +6,7 @@ import hashlib
 import logging
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from fruits_contract.engines import OFFERED
@@ -106,11 +107,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def upload_run_artifacts(s3: RunS3Hook, layout: RunLayout, project_dir: Path) -> dict[str, str]:
-    """Upload every artifact of the run under its artifacts prefix; their SHA-256 by name."""
+def upload_run_artifacts(
+    s3: RunS3Hook, layout: RunLayout, project_dir: Path, extra: Mapping[str, Path] | None = None
+) -> dict[str, str]:
+    """Upload every artifact of the run under its artifacts prefix, and ``extra`` ones (the
+    lineage listener's jar); their SHA-256 by name."""
     digests: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="fruits-artifacts-") as build_dir:
-        for name, path in artifact_files(project_dir, Path(build_dir)).items():
+        files = {**artifact_files(project_dir, Path(build_dir)), **(extra or {})}
+        for name, path in files.items():
             key = layout.artifact_key(name)
             s3.conn.upload_file(str(path), layout.bucket, key)
             digests[name] = sha256_file(path)

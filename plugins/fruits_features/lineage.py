@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 LISTENER = "io.openlineage.spark.agent.OpenLineageSparkListener"
 LISTENERS_KEY = "spark.extraListeners"
 # The listener's Maven coordinates and SHA-256: `make setup` fetches it into <venv>/jars/lineage
-# (apart from the jars every local run loads), an EMR step resolves it from Maven Central.
+# (apart from the jars every local run loads); an EMR run takes that jar with its artifacts.
 REQUIREMENTS_NAME = "requirements-jvm-lineage.txt"
 JARS_FOLDER = "lineage"
 # Where an EMR driver (on the master node) writes its events when Airflow's transport is a
@@ -83,28 +83,28 @@ def transport_conf(transport: Mapping[str, Any], *, remote: bool) -> dict[str, s
     return {"spark.openlineage.transport.type": "console"}
 
 
+JAR_ARTIFACT = "openlineage-spark.jar"
+
+
 def spark_conf(
-    transport: Mapping[str, str], namespace: str, package: str | None = None
+    transport: Mapping[str, str], namespace: str, jar_uri: str | None = None
 ) -> dict[str, str]:
     """The job's Spark conf for lineage: the listener, its namespace (Airflow's, so both
-    sides' jobs are found together) and transport; ``package``: Maven coordinates the
-    cluster resolves the listener from (the local backend puts the jar on --jars instead)."""
+    sides' jobs are found together) and transport; ``jar_uri``: the listener's jar among the
+    run's artifacts, for a cluster (the local backend puts the jar on --jars instead): no
+    download from Maven Central at step time."""
     conf = {LISTENERS_KEY: LISTENER, "spark.openlineage.namespace": namespace, **transport}
-    if package:
-        conf["spark.jars.packages"] = package
+    if jar_uri:
+        conf["spark.jars"] = jar_uri
     return conf
 
 
-def listener_package(project_dir: Path) -> str:
-    """``group:artifact:version`` of the listener, from requirements-jvm-lineage.txt."""
-    for line in (project_dir / REQUIREMENTS_NAME).read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            return line.split()[0]
-    raise ValueError(f"no coordinates in {project_dir / REQUIREMENTS_NAME}")
+def shipped_jar(spark_conf: Mapping[str, str]) -> str | None:
+    """The artifact URI of the listener's jar, when the run ships it to a cluster."""
+    return spark_conf.get("spark.jars") if is_on(spark_conf) else None
 
 
-def plan_conf(project_dir: Path, *, remote: bool) -> dict[str, str]:
+def plan_conf(*, remote: bool, jar_uri: str | None = None) -> dict[str, str]:
     """The run's Spark conf for lineage, from Airflow's settings; empty when lineage is off.
 
     Read once, by check_inputs (the plan carries it); the parent run is the task's that
@@ -128,8 +128,7 @@ def plan_conf(project_dir: Path, *, remote: bool) -> dict[str, str]:
                 "http transport to collect them)",
                 transport["spark.openlineage.transport.location"],
             )
-    package = listener_package(project_dir) if remote else None
-    return spark_conf(transport, conf.namespace(), package)
+    return spark_conf(transport, conf.namespace(), jar_uri if remote else None)
 
 
 def local_jars() -> list[Path]:

@@ -96,7 +96,8 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
         maintain=maintain,
         inventory=inputs.inventory,
         lineage=lineage.plan_conf(
-            config.project_path, remote=compute_backend(config.compute).remote_driver
+            remote=compute_backend(config.compute).remote_driver,
+            jar_uri=layout.artifact_uri(lineage.JAR_ARTIFACT),
         ),
     )
     claim_outputs(s3, layout, plan.deployment, run_id, plan.run_token)
@@ -108,7 +109,10 @@ def upload_artifacts(plan: dict[str, Any]) -> dict[str, str]:
     """Upload entry point, job zip, bootstrap files and weights under the run's artifacts
     prefix; returns their SHA-256."""
     run = RunPlan.from_xcom(plan)
-    return upload_run_artifacts(s3_of(run), run.layout, Path(run.project_dir))
+    extra = (
+        {lineage.JAR_ARTIFACT: lineage.local_jars()[0]} if lineage.shipped_jar(run.lineage) else {}
+    )
+    return upload_run_artifacts(s3_of(run), run.layout, Path(run.project_dir), extra)
 
 
 @task(**TRANSFER_RETRIES)

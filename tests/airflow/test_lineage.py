@@ -73,8 +73,8 @@ def test_transport_follows_airflows():
 
 
 def test_listener_conf_and_its_pinned_package():
-    package = lineage.listener_package(REPO)
-    assert package.startswith("io.openlineage:openlineage-spark_2.12:")
+    pins = (REPO / lineage.REQUIREMENTS_NAME).read_text()
+    assert "\nio.openlineage:openlineage-spark_2.12:" in pins
     transport = lineage.transport_conf(FILE, remote=False)
     local = lineage.spark_conf(transport, "ns")
     assert local == {
@@ -82,13 +82,14 @@ def test_listener_conf_and_its_pinned_package():
         "spark.openlineage.namespace": "ns",
         **transport,
     }
-    assert lineage.is_on(local)
-    assert lineage.spark_conf(transport, "ns", package)["spark.jars.packages"] == package
+    assert lineage.is_on(local) and lineage.shipped_jar(local) is None
+    jar = "s3://b/artifacts/r/openlineage-spark.jar"
+    assert lineage.shipped_jar(lineage.spark_conf(transport, "ns", jar)) == jar
 
 
 def test_off_unless_configured(openlineage_env):
     assert not lineage.enabled()
-    assert lineage.plan_conf(REPO, remote=False) == {}
+    assert lineage.plan_conf(remote=False) == {}
     plan = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
     assert plan.invocation().spark_conf == {} and not lineage.is_on(plan.lineage)
 
@@ -99,15 +100,17 @@ def test_a_file_transport_gives_the_job_a_listener_writing_beside_it(openlineage
         "AIRFLOW__OPENLINEAGE__TRANSPORT", f'{{"type": "file", "log_file_path": "{events}"}}'
     )
     openlineage_env.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "nightly")
-    local = lineage.plan_conf(REPO, remote=False)
+    local = lineage.plan_conf(remote=False)
     assert local == {
         "spark.extraListeners": lineage.LISTENER,
         "spark.openlineage.namespace": "nightly",
         "spark.openlineage.transport.type": "file",
         "spark.openlineage.transport.location": str(tmp_path / "ol" / "events.spark.jsonl"),
     }
-    remote = lineage.plan_conf(REPO, remote=True)
-    assert remote["spark.jars.packages"] == lineage.listener_package(REPO)
+    jar = "s3://b/artifacts/r/openlineage-spark.jar"
+    remote = lineage.plan_conf(remote=True, jar_uri=jar)
+    assert remote["spark.jars"] == jar  # shipped with the artifacts: no download at step time
+    assert lineage.plan_conf(remote=False, jar_uri=jar).get("spark.jars") is None
     assert remote["spark.openlineage.transport.location"].startswith(lineage.REMOTE_EVENTS_DIR)
 
 
