@@ -40,20 +40,23 @@ def last_error_line(lines: Sequence[str]) -> str:
     return lines[-1].strip() if lines else "no output"
 
 
-def last_traceback(lines: Sequence[str]) -> list[str]:
+def last_traceback(lines: Sequence[str]) -> tuple[list[str], int]:
     """The last Python traceback in the lines (a driver log quotes a failed task's, after
-    ``PythonException:``), up to its exception line; [] when there is none."""
+    ``PythonException:``), up to its exception line, and the index of the line after it;
+    ([], 0) when there is none."""
     starts = [i for i, line in enumerate(lines) if TRACEBACK in line]
     if not starts:
-        return []
-    block = [lines[starts[-1]][lines[starts[-1]].index(TRACEBACK) :]]
-    for line in lines[starts[-1] + 1 :]:
-        block.append(line)
-        if EXCEPTION_LINE.match(line):
+        return [], 0
+    first = starts[-1]
+    block, end = [lines[first][lines[first].index(TRACEBACK) :]], len(lines)
+    for index in range(first + 1, len(lines)):
+        block.append(lines[index])
+        if EXCEPTION_LINE.match(lines[index]):
+            end = index + 1
             break
     if len(block) > TRACEBACK_MAX:  # the frames nearest the error tell the most
         block = [block[0], "  ...", *block[-(TRACEBACK_MAX - 2) :]]
-    return block
+    return block, end
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,11 @@ def step_error(lines: Sequence[str]) -> StepError:
     error line (when the traceback does not already end on it)."""
     lines = [line.rstrip() for line in lines]
     line = last_error_line(lines)
-    excerpt = last_traceback(lines)
+    excerpt, after = last_traceback(lines)
     if line not in (text.strip() for text in excerpt):
         at = max(i for i, text in enumerate(lines) if text.strip() == line) if lines else 0
-        excerpt += lines[max(0, at - CONTEXT_LINES) : at + 1]
+        # The lines that lead to the error line, those of the traceback not twice.
+        excerpt += lines[max(after, at - CONTEXT_LINES) : at + 1]
     return StepError(line=line, excerpt=excerpt)
 
 

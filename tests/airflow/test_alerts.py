@@ -51,7 +51,9 @@ def test_the_jobs_error_line_and_the_failed_tasks_traceback_are_found():
         error.excerpt
     )
     assert error.excerpt[-1] == error.line  # the traceback, then what led to the error line
-    assert not any(line.startswith("\tat ") for line in error.excerpt[:8])
+    assert len(error.excerpt) == len(set(error.excerpt))  # no line twice
+    # The traceback's block ends on its exception line, before the Java frames.
+    assert error.excerpt[5].startswith("ValueError: image s3://bank/")
 
 
 def test_last_error_line_prefers_the_jobs_own_then_exceptions_over_noise():
