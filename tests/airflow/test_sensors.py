@@ -25,8 +25,10 @@ def make_sensor(cluster_id: str):
     )
 
 
-def test_failure_details_and_log_folder(cluster_id):
+def test_failure_details_and_log_folder(cluster_id, monkeypatch):
     sensor = make_sensor(cluster_id)
+    # EMR's own details, without a step log to quote (test_alerts.py quotes one from S3).
+    monkeypatch.setattr(sensor, "_job_error", lambda location: None)
     step = {
         "Name": "fruits-features mini run",
         "Status": {
