@@ -25,6 +25,7 @@ TASKS = {
     "validate_outputs",
     "build_run_report",
     "publish_pca",
+    "report_failure",
 }
 
 
@@ -84,6 +85,8 @@ def test_an_unknown_conf_key_fails_check_inputs_and_its_log_names_it(local_stack
     assert run["state"] == "failed"
     states = local_stack.task_states(run_id)
     assert states.pop("check_inputs") == "failed"
+    # No plan, no failure report (the alert and check_inputs' log tell).
+    assert states.pop("report_failure") == "skipped"
     assert set(states.values()) == {"upstream_failed"}
     assert "mdoe" not in PARAM_NAMES
     log = local_stack.task_log(run_id, "check_inputs")
@@ -105,6 +108,7 @@ def test_mini_run_succeeds_and_its_asset_event_carries_the_pca_uri(local_stack, 
     assert set(tis) == TASKS
     # A new store: its first maintenance is a week after its table's creation.
     assert tis.pop("maintain_feature_store")["state"] == "skipped"
+    assert tis.pop("report_failure")["state"] == "skipped"  # nothing failed
     assert {ti["state"] for ti in tis.values()} == {"success"}
     log = local_stack.task_log(run_id, "run_spark_locally")
     # The job read the bank in place on the local S3, and its log reached the task log.

@@ -67,11 +67,13 @@ def test_trigger_form_shows_the_params_and_runs_mini(local_stack, artifacts):
         assert run["state"] == "success", local_stack.task_states(run_id)
 
         # The run's page says what the API says: the run and each of its tasks succeeded, but
-        # the feature store's maintenance (a new store's first is a week away): skipped.
+        # the feature store's maintenance (a new store's first is a week away) and the
+        # failure report (nothing failed): skipped.
         states = local_stack.task_states(run_id)
         assert states.pop("maintain_feature_store") == "skipped"
+        assert states.pop("report_failure") == "skipped"
         assert set(states.values()) == {"success"}
         page.goto(f"{local_stack.base_url}/dags/{DAG_ID}/runs/{quote(run_id)}")
-        expect(page.get_by_text(f"{len(states) + 1} Task Instances")).to_be_visible()
+        expect(page.get_by_text(f"{len(states) + 2} Task Instances")).to_be_visible()
         expect(page.get_by_text("Success", exact=True)).to_have_count(1 + len(states))
         page.screenshot(path=artifacts / "finished_run.png")
