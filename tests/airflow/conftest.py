@@ -332,6 +332,10 @@ class EmrStepDriver:
     def run(self) -> None:
         while not self._stop.wait(0.2):
             for cluster in emr_clusters():
+                # An ended cluster's steps never run (moto leaves them RUNNING: another
+                # test's step left waiting on purpose must not be run by this driver).
+                if cluster.state in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
+                    continue
                 for index, step in enumerate(list(cluster.steps)):
                     # Steps of other tests' clusters (no run id) are not a run's: left alone.
                     if step.state != "RUNNING" or step.id in self.handled:

@@ -116,6 +116,8 @@ def test_airflow_dags_test_cli_on_a_machine_without_native_lapack(tmp_path, s3_s
         "FRUITS_BUCKET": BUCKET,
         "FRUITS_INPUT_PREFIX": "input/fruits-360",
         "FRUITS_OUTPUT_PREFIX": f"runs/{tmp_path.name}",
+        # A store of its own: one another test filled would leave this run nothing to write.
+        "FRUITS_FEATURE_STORE_PREFIX": f"stores/{tmp_path.name}",
         "FRUITS_RESULTS_DIR": str(results),
         # Every JVM the run starts looks for its native libraries where there are none.
         "JAVA_TOOL_OPTIONS": "-Ddev.ludovic.netlib.blas.nativeLibPath=/nonexistent/libopenblas.so.0"
