@@ -27,7 +27,7 @@ def run_plan(ti: Any) -> RunPlan | None:
 def report_location(plan: RunPlan | None) -> str | None:
     if plan is None:
         return None
-    return f"s3://{plan.layout.bucket}/{plan.layout.report_prefix}report.html"
+    return plan.layout.report_uri
 
 
 def failure_record(task_id: str, error: BaseException | None) -> dict[str, str]:

@@ -46,6 +46,7 @@ ARTIFACT_NAMES = (
 )
 
 LAST_SUCCESS_NAME = "_last_success.json"
+REPORT_PAGE = "report.html"
 # Beside the mode's runs: which run and deployment each run prefix belongs to.
 CLAIMS_FOLDER = "_claims"
 
@@ -143,6 +144,11 @@ class RunLayout:
     @property
     def report_prefix(self) -> str:
         return f"{self.output_prefix}{REPORT}/"
+
+    @property
+    def report_uri(self) -> str:
+        """The run's report page on S3 (the failed run's too)."""
+        return s3_uri(self.bucket, f"{self.report_prefix}{REPORT_PAGE}")
 
     def artifact_key(self, name: str) -> str:
         return self.artifacts_prefix + name

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -169,13 +170,16 @@ def build_run_report(plan: dict[str, Any], compute: dict[str, Any] | None = None
     run = RunPlan.from_xcom(plan)
     facts = compute_backend(run.compute).report_section(run, **(compute or {}))
     files = build_report(run.results_path, compute=facts, input_uri=run.layout.input_uri)
-    s3, prefix = s3_of(run), run.layout.report_prefix
-    for path in files.paths:
-        s3.conn.upload_file(str(path), run.layout.bucket, prefix + path.name)
-    log.info(
-        "Report: %s (on S3: s3://%s/%s%s)", files.html, run.layout.bucket, prefix, files.html.name
-    )
+    upload_report(run, files.paths)
+    log.info("Report: %s (on S3: %s)", files.html, run.layout.report_uri)
     return str(files.html)
+
+
+def upload_report(run: RunPlan, paths: Iterable[Path]) -> None:
+    """A report's files to the run's report folder on S3 (``RunLayout.report_uri``)."""
+    s3 = s3_of(run)
+    for path in paths:
+        s3.conn.upload_file(str(path), run.layout.bucket, run.layout.report_prefix + path.name)
 
 
 @task(trigger_rule="one_failed", **TRANSFER_RETRIES)
@@ -198,17 +202,13 @@ def report_failure() -> str:
     paths = build_failure_report(
         run.results_path / "report", run_id=run.run_id, mode=run.params.mode, failures=failures
     )
-    s3, prefix = s3_of(run), run.layout.report_prefix
-    for path in paths:
-        s3.conn.upload_file(str(path), run.layout.bucket, prefix + path.name)
+    upload_report(run, paths)
     log.error(
-        "Run %s failed in %s; its report: %s (on S3: s3://%s/%s%s)",
+        "Run %s failed in %s; its report: %s (on S3: %s)",
         run.run_id,
         ", ".join(f["task"] for f in failures) or "a task that recorded no error",
         paths[0],
-        run.layout.bucket,
-        prefix,
-        paths[0].name,
+        run.layout.report_uri,
     )
     return str(paths[0])
 

@@ -51,6 +51,18 @@ def new_clusters(before: set[str]) -> list:
     return [c for c in emr_clusters() if c.id not in before]
 
 
+def assert_step_failed_and_torn_down(run) -> dict[str, str]:
+    """The run failed in watch_step, and its teardown and last check still ran: its states."""
+    assert str(run.state) == "failed"
+    got = states(run)
+    assert (got["watch_step"], got["terminate_cluster"], got["no_cluster_left"]) == (
+        "failed",
+        "success",
+        "success",
+    )
+    return got
+
+
 def tags_of(cluster) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in cluster.tags}
 
@@ -192,13 +204,7 @@ def test_a_step_that_fails_for_real_fails_the_run_and_ends_the_cluster(
     with record_aws_calls() as calls:
         run = dag.test(run_conf=JOB_CONF)
 
-    assert str(run.state) == "failed"
-    got = states(run)
-    assert (got["watch_step"], got["terminate_cluster"], got["no_cluster_left"]) == (
-        "failed",
-        "success",
-        "success",
-    )
+    got = assert_step_failed_and_torn_down(run)
     assert got["download_outputs"] == "upstream_failed"
     (cluster,) = new_clusters(before)
     assert cluster.state == "TERMINATED"
@@ -244,13 +250,7 @@ def test_an_overdue_job_is_announced_once_then_stopped_at_its_timeout_and_its_cl
     with record_aws_calls() as calls:
         run = dag.test(run_conf=JOB_CONF)
 
-    assert str(run.state) == "failed"
-    got = states(run)
-    assert (got["watch_step"], got["terminate_cluster"], got["no_cluster_left"]) == (
-        "failed",
-        "success",
-        "success",
-    )
+    assert_step_failed_and_torn_down(run)
     (cluster,) = new_clusters(before)
     assert cluster.state == "TERMINATED"
     # First the deadline (the job still running), once; then the timeout's failure, once.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fruits_features.report.render import _environment
+from fruits_features.s3_layout import REPORT_PAGE
 
 
 def build_failure_report(
@@ -29,7 +30,7 @@ def build_failure_report(
         "failures": [dict(f) for f in failures],
     }
     html = _environment().get_template("failure.html.j2").render(**record)
-    paths = [out_dir / "report.html", out_dir / "report.json"]
+    paths = [out_dir / REPORT_PAGE, out_dir / "report.json"]
     paths[0].write_text(html, encoding="utf-8")
     paths[1].write_text(json.dumps(record, indent=2), encoding="utf-8")
     return paths
