@@ -13,6 +13,7 @@ from fruits_features.report.load import load_run
 from fruits_features.report.model import derive
 from fruits_features.report.plots import figures
 from fruits_features.report.render import render_html
+from fruits_features.s3_layout import REPORT_PAGE
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def build_report(
         if png is not None:
             (out_dir / name).write_bytes(png)
             plots.append(out_dir / name)
-    html_path = out_dir / "report.html"
+    html_path = out_dir / REPORT_PAGE
     html_path.write_text(render_html(report, drawn), encoding="utf-8")
     summary_path = out_dir / "report.json"
     summary_path.write_text(json.dumps(report.summary(), indent=2) + "\n")
