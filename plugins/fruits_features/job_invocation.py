@@ -90,6 +90,12 @@ def local_jars() -> list[Path]:
     return jars
 
 
+def shipped_jars() -> list[Path]:
+    """The JVM packages a cluster's driver needs beyond the cluster's own, uploaded with the
+    run's artifacts: Delta Kernel (EMR ships Delta's Spark connector, not its Kernel)."""
+    return [jar for jar in local_jars() if jar.name.startswith("delta-kernel-")]
+
+
 def local_submit_options(
     master: str = "local[2]", driver_memory: str = "2g", extra_jars: Sequence[Path] = ()
 ) -> list[str]:

@@ -63,6 +63,9 @@ class RunPlan:
     # The Spark conf of the OpenLineage listener (lineage.plan_conf), on every program the
     # run submits; empty: lineage is off.
     lineage: Mapping[str, str] = field(default_factory=dict)
+    # Artifact URIs of the JVM packages a cluster's driver needs beyond the cluster's own
+    # (Delta Kernel: job_invocation.shipped_jars); empty when the driver runs here.
+    jars: tuple[str, ...] = ()
     backend: Mapping[str, Any] = field(default_factory=dict)  # the backend's section
 
     @property
@@ -90,7 +93,7 @@ class RunPlan:
             entry_point=layout.artifact_uri(ENTRY_POINT_NAME),
             job_zip=layout.artifact_uri(JOB_ZIP_NAME),
             request=request,
-            spark_conf=dict(self.lineage),
+            spark_conf=self.spark_conf(),
         )
 
     def maintenance_invocation(self) -> JobInvocation:
@@ -106,8 +109,16 @@ class RunPlan:
             entry_point=layout.artifact_uri(MAINTENANCE_ENTRY_NAME),
             job_zip=layout.artifact_uri(JOB_ZIP_NAME),
             request=request,
-            spark_conf=dict(self.lineage),
+            spark_conf=self.spark_conf(),
         )
+
+    def spark_conf(self) -> dict[str, str]:
+        """The Spark conf of every program the run submits: lineage's, the shipped jars."""
+        conf = dict(self.lineage)
+        jars = [*self.jars, *filter(None, [conf.get("spark.jars")])]
+        if jars:
+            conf["spark.jars"] = ",".join(jars)
+        return conf
 
     def with_backend(self, section: Mapping[str, Any]) -> RunPlan:
         clash = sorted(set(section) & {f.name for f in fields(self)})
@@ -123,6 +134,7 @@ class RunPlan:
             layout=asdict(self.layout),
             identity=None if self.identity is None else dict(self.identity),
             lineage=dict(self.lineage),
+            jars=list(self.jars),
         )
         return {**own, **self.backend}
 
@@ -133,6 +145,7 @@ class RunPlan:
         own.update(
             params=RunParams(**data["params"]),
             layout=RunLayout(**data["layout"]),
+            jars=tuple(data["jars"]),
         )
         return cls(**own, backend={k: v for k, v in data.items() if k not in names})
 
@@ -147,6 +160,7 @@ def build_plan(
     maintain: bool = False,
     inventory: str | None = None,
     lineage: Mapping[str, str] | None = None,
+    jars: tuple[str, ...] = (),
 ) -> RunPlan:
     """Plan of one run, without the backend's section, with a new run token."""
     layout = run_layout(config, params.mode, run_key(run_id))
@@ -171,6 +185,7 @@ def build_plan(
         retention_hours=config.store.feature_store_retention_hours,
         deadline=run_deadline(config, params, run_id, planned_images),
         lineage=dict(lineage or {}),
+        jars=jars,
     )
 
 

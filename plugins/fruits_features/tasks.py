@@ -16,6 +16,7 @@ from fruits_features import lineage
 from fruits_features.compute.registry import compute_backend
 from fruits_features.config import CoreSettings, PipelineConfig
 from fruits_features.input_check import check_run_inputs, claim_outputs, refuse_used_outputs
+from fruits_features.job_invocation import shipped_jars
 from fruits_features.job_package import upload_run_artifacts
 from fruits_features.output_facts import facts_in_folder, facts_on_s3
 from fruits_features.output_validation import Expected, OutputReport, validate_run
@@ -87,6 +88,7 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
     if params.may_skip and (last := redundant_run(s3, layout, identity)):
         raise AirflowSkipException(skip_message(last))
     maintain = check_maintenance(s3, layout, config.store.feature_store_maintenance_days)
+    remote = compute_backend(config.compute).remote_driver
     plan = build_plan(
         config,
         params,
@@ -96,10 +98,8 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
         identity=identity,
         maintain=maintain,
         inventory=inputs.inventory,
-        lineage=lineage.plan_conf(
-            remote=compute_backend(config.compute).remote_driver,
-            jar_uri=layout.artifact_uri(lineage.JAR_ARTIFACT),
-        ),
+        lineage=lineage.plan_conf(remote=remote, jar_uri=layout.artifact_uri(lineage.JAR_ARTIFACT)),
+        jars=tuple(layout.artifact_uri(jar.name) for jar in shipped_jars()) if remote else (),
     )
     claim_outputs(s3, layout, plan.deployment, run_id, plan.run_token)
     return plan.with_backend(compute_backend(config.compute).plan_section(config, plan))
@@ -107,12 +107,12 @@ def plan_run(config: PipelineConfig, params: RunParams, run_id: str) -> RunPlan:
 
 @task(**TRANSFER_RETRIES)
 def upload_artifacts(plan: dict[str, Any]) -> dict[str, str]:
-    """Upload entry point, job zip, bootstrap files and weights under the run's artifacts
-    prefix; returns their SHA-256."""
+    """Upload entry point, job zip, bootstrap files, weights and the jars a cluster's driver
+    needs under the run's artifacts prefix; returns their SHA-256."""
     run = RunPlan.from_xcom(plan)
-    extra = (
-        {lineage.JAR_ARTIFACT: lineage.local_jars()[0]} if lineage.shipped_jar(run.lineage) else {}
-    )
+    extra = {jar.name: jar for jar in shipped_jars()} if run.jars else {}
+    if lineage.shipped_jar(run.lineage):
+        extra[lineage.JAR_ARTIFACT] = lineage.local_jars()[0]
     return upload_run_artifacts(s3_of(run), run.layout, Path(run.project_dir), extra)
 
 

@@ -42,7 +42,7 @@ from pyspark.sql import functions as F
 from fruits_contract import outputs
 from fruits_contract.engines import ENGINES, FEATURE_DIM
 from fruits_contract.job_request import JobRequest
-from fruits_job import storage
+from fruits_job import storage, store_files
 from fruits_job.code_digest import code_digest
 from fruits_job.writer_lock import WriterLock
 
@@ -54,6 +54,7 @@ TABLE_SCHEMA = (
     "fingerprint string, path string, bytes long, modified long, features array<float>, "
     "run_id string, computed_at timestamp"
 )
+STORED_SCHEMA = "path string, bytes long, modified long, features array<float>"
 
 
 def _version(distribution: str) -> str:
@@ -185,11 +186,24 @@ class FeatureStore:
             )
 
     def stored(self) -> DataFrame | None:
-        """path, bytes, modified, features of this fingerprint, at the version read."""
+        """path, bytes, modified, features of this fingerprint, at the version read.
+
+        Its files are listed by Delta Kernel on the driver and read as Parquet (no planning
+        jobs over the log: ``store_files``); Delta's Spark reader reads the table when its
+        protocol needs more than its files."""
         if self.version is None:
             return None
-        table = self.table.read(self.version)
-        return table.where(F.col("fingerprint") == self.fingerprint.id).select(*KEY, "features")
+        spark = self.table.spark
+        files = store_files.partition_files(
+            spark, self.table.uri, self.version, "fingerprint", self.fingerprint.id
+        )
+        if files is None:
+            table = self.table.read(self.version)
+            rows = table.where(F.col("fingerprint") == self.fingerprint.id)
+            return rows.select(*KEY, "features")
+        if not files:
+            return spark.createDataFrame([], STORED_SCHEMA)
+        return spark.read.schema(STORED_SCHEMA).parquet(*files)
 
     def merge(self, rows: DataFrame, run_id: str, refresh: bool = False) -> int | None:
         """Add rows (path, bytes, modified, features) under the writer lock; with ``refresh``

@@ -154,7 +154,14 @@ def test_successful_run_survives_throttling_and_ends_its_cluster(
         "requirements-emr-worker-tensorflow.txt",
         "requirements-emr-worker-openvino.txt",
         "mobilenet_v2_1.0_224_no_top.weights.h5",
+        "delta-kernel-api-3.3.2.jar",  # the store's file listing: EMR ships no Delta Kernel
+        "delta-kernel-defaults-3.3.2.jar",
     }
+    shipped = next(a for a in step.args if a.startswith("spark.jars=")).split("=", 1)[1]
+    assert sorted(uri.rsplit("/", 1)[-1] for uri in shipped.split(",")) == [
+        "delta-kernel-api-3.3.2.jar",
+        "delta-kernel-defaults-3.3.2.jar",
+    ]
     results = Path(pipeline_env["FRUITS_RESULTS_DIR"]) / "mini" / key
     info = json.loads((results / "model_info" / "model_info.json").read_text())
     assert (info["run_id"], info["counts"]["features"]) == (run.run_id, 24)
