@@ -10,7 +10,8 @@ A row is the features of one version of one image under one model: ``fingerprint
 ``path`` (the image's URI in the bank), ``bytes`` and ``modified`` (its size and time as
 listed), ``features``, and the ``run_id`` and ``computed_at`` of the run that computed it.
 Those four columns are the key. A run reads the table at one version (its lookup is a join
-in Spark: wanted images against the stored keys), computes the images it lacks, and merges
+in Spark: wanted images against the stored keys, in the files Delta Kernel lists for its
+fingerprint, ``store_files``), computes the images it lacks, and merges
 them in (``MERGE``: insert what is not matched) as soon as its feature stage ends, so a
 later failure keeps them. Errors are never stored: a broken image is tried again by the
 next run. A modified image (new size or time) is another key: computed again; its old row

@@ -142,3 +142,26 @@ def test_emr_steps_carry_the_listener_and_get_the_parent_run_after_spark_submit(
         CONFIG, build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
     )["emr_steps"][0]
     assert not lineage.is_step_on(off) and lineage.step_with_parent(off, PARENT) == off
+
+
+def test_emr_steps_load_the_shipped_jars_and_the_listeners_in_one_spark_jars():
+    """Spark keeps one value per key: the listener's jar and the Delta Kernel jars a run
+    ships must share ``spark.jars``, not overwrite each other."""
+    kernel = ("s3://b/artifacts/r/delta-kernel-api-3.3.2.jar", "s3://b/artifacts/r/k2.jar")
+    jar = "s3://b/artifacts/r/openlineage-spark.jar"
+    plan = build_plan(
+        CONFIG,
+        RunParams("mini", 5, 24),
+        RUN_ID,
+        24,
+        maintain=True,
+        lineage=lineage.spark_conf({}, "ns", jar),
+        jars=kernel,
+    )
+    assert RunPlan.from_xcom(plan.to_xcom()) == plan
+    for step in compute_backend("emr").plan_section(CONFIG, plan)["emr_steps"]:
+        args = step["HadoopJarStep"]["Args"]
+        loaded = [a.split("=", 1)[1] for a in args if a.startswith("spark.jars=")]
+        assert loaded == [",".join([*kernel, jar])]
+    alone = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24, jars=kernel)
+    assert alone.spark_conf() == {"spark.jars": ",".join(kernel)}
