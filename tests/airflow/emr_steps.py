@@ -38,6 +38,14 @@ def _option(args: list[str], name: str) -> str | None:
     return args[args.index(name) + 1] if name in args else None
 
 
+def _pop_conf(args: list[str], key: str) -> tuple[list[str], str | None]:
+    """``args`` without its ``--conf key=value``, and that value."""
+    for index in range(len(args) - 1):
+        if args[index] == "--conf" and args[index + 1].startswith(f"{key}="):
+            return args[:index] + args[index + 2 :], args[index + 1].split("=", 1)[1]
+    return list(args), None
+
+
 def _replace(args: list[str], name: str, value: str) -> list[str]:
     out = list(args)
     out[out.index(name) + 1] = value
@@ -69,7 +77,12 @@ class StepExecutor:
         return path
 
     def run(self, args: list[str], log_uri: str) -> StepRun:
-        from fruits_features.job_invocation import find_spark_submit, local_jars, local_spark_env
+        from fruits_features.job_invocation import (
+            find_spark_submit,
+            local_jars,
+            local_spark_env,
+            shipped_jars,
+        )
 
         wrapper, options, entry, job_args = split_step(args)
         # The program's own parser: a step it cannot parse fails here as it would on EMR.
@@ -81,13 +94,18 @@ class StepExecutor:
             local_options = _replace(
                 options, "--py-files", str(self._mirror(_option(options, "--py-files"), work))
             )
+            # The jars the step ships (spark.jars), fetched from S3 as spark-submit fetches
+            # them on the master; beside them, stand-ins for only what EMR itself has: its
+            # Delta Lake (delta-defaults) and EMRFS. One list: spark-submit keeps one.
+            local_options, shipped = _pop_conf(local_options, "spark.jars")
+            fetched = [str(self._mirror(uri, work)) for uri in (shipped or "").split(",") if uri]
+            stand_ins = [str(jar) for jar in local_jars() if jar not in shipped_jars()]
             confs = [a for k, v in self.access.spark_conf().items() for a in ("--conf", f"{k}={v}")]
             command = [
                 *wrapper,  # as command-runner.jar runs it: the step's maximum run time
                 str(find_spark_submit()),
                 *("--master", "local[2]", "--conf", "spark.ui.enabled=false"),
-                # EMR's own Delta Lake (delta-defaults) and EMRFS stand for these jars there.
-                *("--jars", ",".join(str(jar) for jar in local_jars())),
+                *("--jars", ",".join([*stand_ins, *fetched])),
                 *confs,
                 *local_options,
                 str(local_entry),
