@@ -19,6 +19,13 @@ REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "manual__2026-01-02T03:04:05.678901+00:00"
 CONFIG = build_config({"bucket": "my-bucket"})
 FILE = {"type": "file", "log_file_path": "/var/ol/events.jsonl", "append": True}
+
+
+def mini_plan(**planned):
+    """The plan of a mini run (5 components, 24 images), with ``planned`` as build_plan's."""
+    return build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24, **planned)
+
+
 PARENT = {
     "spark.openlineage.parentJobNamespace": "default",
     "spark.openlineage.parentJobName": "fruits_features.add_step",
@@ -90,7 +97,7 @@ def test_listener_conf_and_its_pinned_package():
 def test_off_unless_configured(openlineage_env):
     assert not lineage.enabled()
     assert lineage.plan_conf(remote=False) == {}
-    plan = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
+    plan = mini_plan()
     assert plan.invocation().spark_conf == {} and not lineage.is_on(plan.lineage)
 
 
@@ -115,11 +122,7 @@ def test_a_file_transport_gives_the_job_a_listener_writing_beside_it(openlineage
 
 
 def test_emr_steps_carry_the_listener_and_get_the_parent_run_after_spark_submit():
-    plan = build_plan(
-        CONFIG,
-        RunParams("mini", 5, 24),
-        RUN_ID,
-        24,
+    plan = mini_plan(
         maintain=True,
         lineage=lineage.spark_conf({}, "ns", "io.openlineage:openlineage-spark_2.12:1.53.0"),
     )
@@ -138,9 +141,7 @@ def test_emr_steps_carry_the_listener_and_get_the_parent_run_after_spark_submit(
     assert args[:at] + args[at + 6 :] == steps[0]["HadoopJarStep"]["Args"]
     # Once linked, never twice; and a step without the listener (lineage off) is untouched.
     assert lineage.step_with_parent(linked, PARENT) == linked
-    off = compute_backend("emr").plan_section(
-        CONFIG, build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24)
-    )["emr_steps"][0]
+    off = compute_backend("emr").plan_section(CONFIG, mini_plan())["emr_steps"][0]
     assert not lineage.is_step_on(off) and lineage.step_with_parent(off, PARENT) == off
 
 
@@ -149,19 +150,11 @@ def test_emr_steps_load_the_shipped_jars_and_the_listeners_in_one_spark_jars():
     ships must share ``spark.jars``, not overwrite each other."""
     kernel = ("s3://b/artifacts/r/delta-kernel-api-3.3.2.jar", "s3://b/artifacts/r/k2.jar")
     jar = "s3://b/artifacts/r/openlineage-spark.jar"
-    plan = build_plan(
-        CONFIG,
-        RunParams("mini", 5, 24),
-        RUN_ID,
-        24,
-        maintain=True,
-        lineage=lineage.spark_conf({}, "ns", jar),
-        jars=kernel,
-    )
+    plan = mini_plan(maintain=True, lineage=lineage.spark_conf({}, "ns", jar), jars=kernel)
     assert RunPlan.from_xcom(plan.to_xcom()) == plan
     for step in compute_backend("emr").plan_section(CONFIG, plan)["emr_steps"]:
         args = step["HadoopJarStep"]["Args"]
         loaded = [a.split("=", 1)[1] for a in args if a.startswith("spark.jars=")]
         assert loaded == [",".join([*kernel, jar])]
-    alone = build_plan(CONFIG, RunParams("mini", 5, 24), RUN_ID, 24, jars=kernel)
+    alone = mini_plan(jars=kernel)
     assert alone.spark_conf() == {"spark.jars": ",".join(kernel)}
